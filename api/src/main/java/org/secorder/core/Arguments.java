@@ -1,0 +1,124 @@
+package org.secorder.core;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+
+/** Checks of the arguments of the public API, with messages that name the argument. */
+final class Arguments {
+
+    private Arguments() {}
+
+    static void requireNonNull(Object value, String name) {
+        if (value == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+    }
+
+    /**
+     * Checks parameters: a non-empty list of open floating-point arrays of one engine.
+     *
+     * @return the parameters as an array
+     */
+    static NDArray[] parameters(NDList params, String name) {
+        NDArray[] arrays = arrays(params, name);
+        String engine = arrays[0].getManager().getEngine().getEngineName();
+        for (int i = 0; i < arrays.length; i++) {
+            NDArray array = arrays[i];
+            if (!array.getDataType().isFloating()) {
+                throw new IllegalArgumentException(
+                        name
+                                + ": parameter "
+                                + describe(i, array.getName())
+                                + " must be a floating-point array, got "
+                                + array.getDataType());
+            }
+            String other = array.getManager().getEngine().getEngineName();
+            if (!engine.equals(other)) {
+                throw new IllegalArgumentException(
+                        name
+                                + ": all parameters must belong to one engine, but parameter 0 is"
+                                + " of "
+                                + engine
+                                + " and parameter "
+                                + describe(i, array.getName())
+                                + " of "
+                                + other);
+            }
+        }
+        return arrays;
+    }
+
+    /**
+     * Checks a non-empty list of open arrays.
+     *
+     * @return the arrays
+     */
+    static NDArray[] arrays(NDList list, String name) {
+        if (list == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        if (list.isEmpty()) {
+            throw new IllegalArgumentException(name + " must hold at least one array, got none");
+        }
+        NDArray[] arrays = list.toArray(new NDArray[0]);
+        for (int i = 0; i < arrays.length; i++) {
+            if (arrays[i] == null) {
+                throw new IllegalArgumentException(name + ": entry " + i + " is null");
+            }
+            if (arrays[i].isReleased()) {
+                throw new IllegalArgumentException(
+                        name + ": entry " + describe(i, arrays[i].getName()) + " is closed");
+            }
+        }
+        return arrays;
+    }
+
+    /**
+     * Checks the vectors {@code v}: one open array per parameter, of its shape and data type.
+     *
+     * @return the vectors, or {@code null} if none were given
+     */
+    static NDArray[] vectors(NDList vectors, NDArray[] parameters) {
+        if (vectors == null) {
+            return null;
+        }
+        if (vectors.size() != parameters.length) {
+            throw new IllegalArgumentException(
+                    "v must hold one array per parameter: expected "
+                            + parameters.length
+                            + ", got "
+                            + vectors.size());
+        }
+        NDArray[] arrays = arrays(vectors, "v");
+        for (int i = 0; i < arrays.length; i++) {
+            if (!arrays[i].getShape().equals(parameters[i].getShape())) {
+                throw new IllegalArgumentException(
+                        "v: entry "
+                                + i
+                                + " must have the shape of parameter "
+                                + i
+                                + ", "
+                                + parameters[i].getShape()
+                                + ", got "
+                                + arrays[i].getShape());
+            }
+            if (arrays[i].getDataType() != parameters[i].getDataType()) {
+                throw new IllegalArgumentException(
+                        "v: entry "
+                                + i
+                                + " must have the data type of parameter "
+                                + i
+                                + ", "
+                                + parameters[i].getDataType()
+                                + ", got "
+                                + arrays[i].getDataType());
+            }
+        }
+        return arrays;
+    }
+
+    /** Names a parameter by its index and, where it has one, its name. */
+    static String describe(int index, String name) {
+        return name == null || name.isEmpty() ? String.valueOf(index) : index + " (" + name + ")";
+    }
+}

@@ -1,0 +1,54 @@
+package org.secorder.engine;
+
+import ai.djl.ndarray.NDArray;
+
+/**
+ * The differentiation primitives that DJL's public API does not offer, one implementation per
+ * engine.
+ *
+ * <p>This is the only engine-specific seam of Secorder: everything else speaks DJL's API. No method
+ * may touch the gradient buffers, names or flags of the arrays it is given.
+ */
+public interface SecondOrderEngine {
+
+    /**
+     * Returns the name of the DJL engine this adapter serves, as {@code Engine.getEngineName()}
+     * spells it.
+     *
+     * @return the engine name
+     */
+    String getEngineName();
+
+    /**
+     * Switches gradient recording of the calling thread on or off.
+     *
+     * @param enabled whether operations should be recorded for differentiation
+     * @return a scope that restores the previous recording state when closed
+     */
+    RecordingScope recording(boolean enabled);
+
+    /**
+     * Computes the first derivatives of a scalar loss without writing to any gradient buffer.
+     *
+     * @param loss a scalar computed while recording was on
+     * @param variables arrays that require gradients
+     * @param createGraph whether the returned gradients must themselves be differentiable
+     * @return one gradient per variable, attached to the loss's manager, or {@code null} for a
+     *     variable the loss does not depend on
+     */
+    NDArray[] gradient(NDArray loss, NDArray[] variables, boolean createGraph);
+
+    /**
+     * Computes, by double backward, the exact diagonal of each variable's own block of the Hessian
+     * of a scalar loss, without writing to any gradient buffer.
+     *
+     * @param loss a scalar computed while recording was on
+     * @param variables arrays that require gradients
+     * @param createGraph whether the returned diagonals must themselves be differentiable
+     * @return one diagonal per variable, shaped like it and attached to the loss's manager, or
+     *     {@code null} for a variable the loss does not depend on
+     * @throws UnsupportedOperationException if the engine cannot differentiate the loss twice; the
+     *     message names the operator that failed
+     */
+    NDArray[] hessianDiagonal(NDArray loss, NDArray[] variables, boolean createGraph);
+}

@@ -1,0 +1,143 @@
+package org.secorder.engine.pytorch;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDManager;
+import ai.djl.pytorch.engine.PtSymbolBlock;
+import ai.djl.pytorch.jni.IValueUtils;
+import ai.djl.pytorch.jni.JniUtils;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import org.secorder.engine.RecordingScope;
+import org.secorder.engine.SecondOrderEngine;
+
+/**
+ * The PyTorch adapter: {@code torch.autograd.grad} through a TorchScript module compiled at run
+ * time, so that no parameter's {@code .grad} is read or written.
+ *
+ * <p>The per-element loop of the Hessian diagonal runs inside libtorch: one JNI call computes the
+ * whole diagonal of every variable.
+ */
+public final class PtSecondOrderEngine implements SecondOrderEngine {
+
+    private static final String SOURCE = "secorder_autograd.py";
+    private static final String CLASS_NAME = "SecorderAutograd";
+    private static final String LIST_ARGUMENT = "params[]";
+    private static final String METHOD_PREFIX = "module_method:";
+
+    private final PtSymbolBlock module;
+
+    /** Compiles the TorchScript module this adapter calls; done once per JVM. */
+    public PtSecondOrderEngine() {
+        module = load();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public String getEngineName() {
+        return "PyTorch";
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public RecordingScope recording(boolean enabled) {
+        boolean previous = JniUtils.isGradMode();
+        JniUtils.setGradMode(enabled);
+        return () -> JniUtils.setGradMode(previous);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray[] gradient(NDArray loss, NDArray[] variables, boolean createGraph) {
+        return call("gradient", loss, variables, createGraph);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray[] hessianDiagonal(NDArray loss, NDArray[] variables, boolean createGraph) {
+        return call("forward", loss, variables, createGraph);
+    }
+
+    /**
+     * Runs a method of the module with autograd on; DJL's {@code IValueUtils.forward} packs arrays
+     * named {@code params[]} into one {@code List[Tensor]} argument, so the variables carry that
+     * name only for the duration of the call.
+     */
+    private NDArray[] call(String method, NDArray loss, NDArray[] variables, boolean createGraph) {
+        NDManager manager = loss.getManager();
+        NDList inputs = new NDList(variables.length + 3);
+        inputs.add(loss);
+        inputs.addAll(Arrays.asList(variables));
+        NDArray flag = manager.create(createGraph);
+        inputs.add(flag);
+        NDArray selector = null;
+        if (!"forward".equals(method)) {
+            selector = manager.create(0);
+            selector.setName(METHOD_PREFIX + method);
+            inputs.add(selector);
+        }
+        String[] names = new String[variables.length];
+        for (int i = 0; i < variables.length; i++) {
+            names[i] = variables[i].getName();
+        }
+        NDList outputs;
+        try {
+            for (NDArray variable : variables) {
+                variable.setName(LIST_ARGUMENT);
+            }
+            RecordingScope recording = recording(true);
+            try {
+                outputs = IValueUtils.forward(module, inputs, true);
+            } finally {
+                recording.close();
+            }
+        } finally {
+            for (int i = variables.length - 1; i >= 0; i--) {
+                variables[i].setName(names[i]);
+            }
+            flag.close();
+            if (selector != null) {
+                selector.close();
+            }
+        }
+        NDArray usedMask = outputs.get(variables.length);
+        boolean[] used = usedMask.toBooleanArray();
+        usedMask.close();
+        NDArray[] results = new NDArray[variables.length];
+        for (int i = 0; i < variables.length; i++) {
+            NDArray result = outputs.get(i);
+            if (used[i]) {
+                results[i] = result;
+            } else {
+                result.close();
+            }
+        }
+        return results;
+    }
+
+    private static PtSymbolBlock load() {
+        String source;
+        try (InputStream is = PtSecondOrderEngine.class.getResourceAsStream(SOURCE)) {
+            if (is == null) {
+                throw new IllegalStateException("Missing resource " + SOURCE);
+            }
+            source = new String(is.readAllBytes(), StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        byte[] archive = TorchScriptArchive.of(CLASS_NAME, source);
+        // The module holds no tensors and lives as long as the JVM, so its manager stays open.
+        PtNDManager owner = (PtNDManager) Engine.getEngine("PyTorch").newBaseManager();
+        try (InputStream is = new ByteArrayInputStream(archive)) {
+            return JniUtils.loadModule(owner, is, false, false);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+package org.secorder.evaluation;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Supplier;
+import org.secorder.engine.RecordingScope;
+import org.secorder.engine.SecondOrderEngine;
+
+/**
+ * A scalar loss that can be evaluated many times without leaking native memory.
+ *
+ * <p>Each evaluation temporarily attaches the caller's arrays (parameters, inputs, targets) to a
+ * fresh sub-manager, so that every array the loss computation derives from them lands there and is
+ * freed when the evaluation closes.
+ */
+public final class LossFunction {
+
+    private final SecondOrderEngine engine;
+    private final Supplier<NDArray> func;
+    private final NDArray[] callerArrays;
+
+    /**
+     * Creates a loss function.
+     *
+     * @param engine the engine adapter of the arrays involved
+     * @param func computes the scalar loss
+     * @param callerArrays the caller's arrays that {@code func} computes from; the first one's
+     *     manager is the parent of every evaluation's scope
+     */
+    public LossFunction(
+            SecondOrderEngine engine, Supplier<NDArray> func, List<NDArray> callerArrays) {
+        this.engine = engine;
+        this.func = func;
+        Set<NDArray> distinct = Collections.newSetFromMap(new IdentityHashMap<>());
+        List<NDArray> arrays = new ArrayList<>();
+        for (NDArray array : callerArrays) {
+            if (distinct.add(array)) {
+                arrays.add(array);
+            }
+        }
+        this.callerArrays = arrays.toArray(new NDArray[0]);
+    }
+
+    /**
+     * Returns the engine adapter of this loss.
+     *
+     * @return the engine adapter
+     */
+    public SecondOrderEngine getEngine() {
+        return engine;
+    }
+
+    /**
+     * Evaluates the loss with gradient recording on.
+     *
+     * @return the evaluation, which the caller must close
+     * @throws IllegalArgumentException if the loss is not a scalar of the same engine
+     */
+    public Evaluation evaluate() {
+        NDManager scope = callerArrays[0].getManager().newSubManager();
+        RecordingScope recording = null;
+        try {
+            scope.tempAttachAll(callerArrays);
+            recording = engine.recording(true);
+            NDArray loss = func.get();
+            NDArray scalar = toScalar(loss, scope);
+            return new Evaluation(scope, recording, scalar);
+        } catch (RuntimeException | Error e) {
+            if (recording != null) {
+                recording.close();
+            }
+            scope.close();
+            throw e;
+        }
+    }
+
+    private NDArray toScalar(NDArray loss, NDManager scope) {
+        if (loss == null) {
+            throw new IllegalArgumentException("func must return a scalar loss, but returned null");
+        }
+        if (loss.isReleased()) {
+            throw new IllegalArgumentException("func returned a closed array as the loss");
+        }
+        String lossEngine = loss.getManager().getEngine().getEngineName();
+        if (!engine.getEngineName().equals(lossEngine)) {
+            throw new IllegalArgumentException(
+                    "func must return a loss of the parameters' engine "
+                            + engine.getEngineName()
+                            + ", but returned one of "
+                            + lossEngine);
+        }
+        if (loss.size() != 1) {
+            throw new IllegalArgumentException(
+                    "func must return a scalar loss (shape () or a single element), but returned"
+                            + " shape "
+                            + loss.getShape());
+        }
+        if (!loss.getDataType().isFloating()) {
+            throw new IllegalArgumentException(
+                    "func must return a floating-point loss, but returned " + loss.getDataType());
+        }
+        if (!isCallerArray(loss) && loss.getManager() != scope) {
+            // Created by func from arrays that are not ours to scope; it is still a temporary.
+            loss.attach(scope);
+        }
+        return loss.getShape().isScalar() ? loss : loss.reshape(new Shape());
+    }
+
+    private boolean isCallerArray(NDArray array) {
+        for (NDArray callerArray : callerArrays) {
+            if (callerArray == array) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
