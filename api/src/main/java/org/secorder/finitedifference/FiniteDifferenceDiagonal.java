@@ -61,7 +61,7 @@ public final class FiniteDifferenceDiagonal {
                             Double.isNaN(relativeStep)
                                     ? defaultRelativeStep(variables[i].getDataType())
                                     : relativeStep;
-                    double[] values = diagonal(loss, variables[i], step);
+                    double[] values = diagonal(loss, variables, i, step);
                     if (values != null) {
                         diagonals[i] = toArray(values, variables[i], results);
                     }
@@ -73,8 +73,10 @@ public final class FiniteDifferenceDiagonal {
         return diagonals;
     }
 
-    private static double[] diagonal(LossFunction loss, NDArray variable, double relativeStep) {
-        if (gradientAt(loss, variable, null) == null) {
+    private static double[] diagonal(
+            LossFunction loss, NDArray[] variables, int which, double relativeStep) {
+        NDArray variable = variables[which];
+        if (gradientAt(loss, variables, which, null) == null) {
             return null;
         }
         double[] x;
@@ -87,9 +89,9 @@ public final class FiniteDifferenceDiagonal {
             NDIndex index = new NDIndex(unravel(j, shape));
             double step = relativeStep * Math.max(1.0, Math.abs(x[j]));
             double plus = setElement(loss.getEngine(), variable, index, x[j] + step);
-            Double gradientPlus = gradientAt(loss, variable, index);
+            Double gradientPlus = gradientAt(loss, variables, which, index);
             double minus = setElement(loss.getEngine(), variable, index, x[j] - step);
-            Double gradientMinus = gradientAt(loss, variable, index);
+            Double gradientMinus = gradientAt(loss, variables, which, index);
             setElement(loss.getEngine(), variable, index, x[j]);
             if (gradientPlus != null && gradientMinus != null) {
                 diagonal[j] = (gradientPlus - gradientMinus) / (plus - minus);
@@ -99,16 +101,19 @@ public final class FiniteDifferenceDiagonal {
     }
 
     /**
-     * Evaluates the loss and one element of its gradient with respect to a variable.
+     * Evaluates the loss and one element of its gradient with respect to one variable.
+     *
+     * <p>The gradient is asked for every variable: MXNet's {@code FullyConnected} leaves the bias
+     * gradient uninitialised when the weight gradient is not requested.
      *
      * @return the element, {@code 0.0} for a whole-array probe, or {@code null} if the loss does
      *     not depend on the variable
      */
-    private static Double gradientAt(LossFunction loss, NDArray variable, NDIndex index) {
+    private static Double gradientAt(
+            LossFunction loss, NDArray[] variables, int which, NDIndex index) {
         try (Evaluation evaluation = loss.evaluate()) {
             NDArray gradient =
-                    loss.getEngine()
-                            .gradient(evaluation.getLoss(), new NDArray[] {variable}, false)[0];
+                    loss.getEngine().gradient(evaluation.getLoss(), variables, false)[which];
             if (gradient == null) {
                 return null;
             }

@@ -9,24 +9,35 @@ final class Assertions {
 
     private Assertions() {}
 
+    /** Returns an array's elements as doubles, whatever its floating-point type. */
+    static double[] values(NDArray array) {
+        try (NDArray asDouble = array.toType(DataType.FLOAT64, true)) {
+            return asDouble.toDoubleArray();
+        }
+    }
+
     /** Asserts elementwise {@code |actual - expected| <= tolerance * max(1, |expected|)}. */
-    static void assertClose(NDArray actual, double[] expected, double tolerance) {
-        double[] values = actual.toType(DataType.FLOAT64, false).toDoubleArray();
-        Assert.assertEquals(values.length, expected.length, "number of elements");
-        for (int i = 0; i < values.length; i++) {
+    static void assertClose(double[] actual, double[] expected, double tolerance) {
+        Assert.assertEquals(actual.length, expected.length, "number of elements");
+        for (int i = 0; i < actual.length; i++) {
             double bound = tolerance * Math.max(1.0, Math.abs(expected[i]));
-            if (!(Math.abs(values[i] - expected[i]) <= bound)) {
+            if (!(Math.abs(actual[i] - expected[i]) <= bound)) {
                 Assert.fail(
                         "element "
                                 + i
                                 + ": expected "
                                 + expected[i]
                                 + " but got "
-                                + values[i]
+                                + actual[i]
                                 + " (tolerance "
                                 + bound
                                 + ")");
             }
         }
+    }
+
+    /** Asserts elementwise {@code |actual - expected| <= tolerance * max(1, |expected|)}. */
+    static void assertClose(NDArray actual, double[] expected, double tolerance) {
+        assertClose(values(actual), expected, tolerance);
     }
 }

@@ -1,6 +1,7 @@
 package org.secorder.tests;
 
 import ai.djl.engine.Engine;
+import org.secorder.core.HessianDiagonal;
 import org.testng.Assert;
 import org.testng.SkipException;
 
@@ -32,5 +33,22 @@ final class EngineSupport {
                             + " has no second derivatives of DJL's operators; the clear error is"
                             + " checked instead");
         }
+    }
+
+    /** The method a user of this engine would pick for a Hessian diagonal. */
+    static HessianDiagonal.Method workingMethod() {
+        return hasSecondDerivatives()
+                ? HessianDiagonal.Method.AUTO
+                : HessianDiagonal.Method.FINITE_DIFFERENCE;
+    }
+
+    /** A tolerance for {@link #workingMethod()} in float32: rounding, or central differences. */
+    static double float32Tolerance() {
+        return hasSecondDerivatives() ? 1e-5 : 2e-3;
+    }
+
+    /** A tolerance for {@link #workingMethod()} in float64. */
+    static double float64Tolerance() {
+        return hasSecondDerivatives() ? 1e-10 : 1e-6;
     }
 }

@@ -15,6 +15,8 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 import com.sun.jna.Pointer;
 import com.sun.jna.ptr.PointerByReference;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -71,14 +73,49 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
                 throw e;
             }
         }
-        // MXNet does not say which variable is unreachable: ask for each on its own.
+        // MXNet does not say which variable is unreachable: find out for each on its own, then ask
+        // for the reachable ones together, since FullyConnected (MKL-DNN) leaves the bias gradient
+        // uninitialised when the weight gradient is not asked for in the same call.
         NDArray[] gradients = new NDArray[variables.length];
-        if (variables.length > 1) {
-            for (int i = 0; i < variables.length; i++) {
-                gradients[i] = gradient(loss, new NDArray[] {variables[i]}, createGraph)[0];
+        if (variables.length == 1) {
+            return gradients;
+        }
+        List<Integer> reachable = new ArrayList<>();
+        for (int i = 0; i < variables.length; i++) {
+            if (isReachable(loss, variables[i])) {
+                reachable.add(i);
             }
         }
+        if (reachable.isEmpty()) {
+            return gradients;
+        }
+        NDArray[] subset = new NDArray[reachable.size()];
+        for (int k = 0; k < subset.length; k++) {
+            subset[k] = variables[reachable.get(k)];
+        }
+        NDArray[] computed = backward(loss, null, subset, true, createGraph);
+        for (int k = 0; k < subset.length; k++) {
+            gradients[reachable.get(k)] = computed[k];
+        }
         return gradients;
+    }
+
+    private boolean isReachable(NDArray loss, NDArray variable) {
+        NDArray[] probe;
+        try {
+            probe = backward(loss, null, new NDArray[] {variable}, true, false);
+        } catch (MxBackwardException e) {
+            if (isUnused(e)) {
+                return false;
+            }
+            throw e;
+        }
+        for (NDArray array : probe) {
+            if (array != null) {
+                array.close();
+            }
+        }
+        return true;
     }
 
     /** {@inheritDoc} */
