@@ -17,6 +17,7 @@ import org.secorder.engine.SecondOrderEngines;
 import org.secorder.evaluation.LossFunction;
 import org.secorder.evaluation.ParameterSnapshot;
 import org.secorder.finitedifference.FiniteDifferenceDiagonal;
+import org.secorder.structured.StructuredDiagonal;
 
 /**
  * The diagonal of the Hessian of a scalar loss with respect to parameters.
@@ -45,8 +46,21 @@ public final class HessianDiagonal {
          * Central differences of first derivatives: approximate, two gradient evaluations per
          * parameter element, available on every engine.
          */
-        FINITE_DIFFERENCE
+        FINITE_DIFFERENCE,
+        /**
+         * Exact, for models of supported blocks: a signed factorization of the Hessian carried
+         * backwards through the model with first-order arithmetic only, on every engine.
+         */
+        STRUCTURED,
+        /**
+         * The exact diagonal of the generalized Gauss-Newton matrix, for models of supported
+         * blocks: the structured propagation without the activations' curvature; never negative.
+         */
+        GGN
     }
+
+    /** The default {@link Builder#optMemoryBudget(long)}: 256 MiB of factor columns. */
+    public static final long DEFAULT_MEMORY_BUDGET = 256L << 20;
 
     private final Method method;
     private final NDList vectors;
@@ -54,6 +68,8 @@ public final class HessianDiagonal {
     private final boolean strict;
     private final boolean training;
     private final double finiteDifferenceStep;
+    private final long memoryBudget;
+    private final boolean perSample;
 
     HessianDiagonal(Builder builder) {
         method = builder.method;
@@ -62,6 +78,8 @@ public final class HessianDiagonal {
         strict = builder.strict;
         training = builder.training;
         finiteDifferenceStep = builder.finiteDifferenceStep;
+        memoryBudget = builder.memoryBudget;
+        perSample = builder.perSample;
     }
 
     /**
@@ -155,13 +173,22 @@ public final class HessianDiagonal {
      */
     public NDList compute(Supplier<NDArray> func, NDList params) {
         Arguments.requireNonNull(func, "func");
+        if (method == Method.STRUCTURED || method == Method.GGN) {
+            throw new IllegalArgumentException(
+                    "method "
+                            + method
+                            + " needs the model's structure: use compute(Block, Loss, NDList,"
+                            + " NDList)");
+        }
         NDArray[] parameters = Arguments.parameters(params, "params");
         String[] names = new String[parameters.length];
         for (int i = 0; i < parameters.length; i++) {
             names[i] = parameters[i].getName();
         }
         List<NDArray> callerArrays = new ArrayList<>(List.of(parameters));
-        return diagonal(func, parameters, names, callerArrays);
+        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
+        DiagonalSource source = byDifferentiation(method, func, "func", callerArrays, parameters);
+        return diagonal(source, engine, parameters, names, callerArrays);
     }
 
     /**
@@ -196,33 +223,98 @@ public final class HessianDiagonal {
             parameters[i] = entries.get(i).getValue().getArray();
         }
         Arguments.parameters(new NDList(parameters), "model.getParameters()");
+        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
         Supplier<NDArray> func =
                 () -> {
                     NDManager manager = inputs.head().getManager();
                     ParameterStore store = new ParameterStore(manager, false);
-                    NDList predictions = model.forward(store, inputs, training);
-                    return loss.evaluate(targets, predictions);
+                    RecordingScope mode = engine.trainingMode(training);
+                    try {
+                        NDList predictions = model.forward(store, inputs, training);
+                        return loss.evaluate(targets, predictions);
+                    } finally {
+                        mode.close();
+                    }
                 };
         List<NDArray> callerArrays = new ArrayList<>(List.of(parameters));
         callerArrays.addAll(inputs);
         callerArrays.addAll(targets);
+        Method resolved = method;
+        if (method == Method.AUTO && !createGraph && StructuredDiagonal.supports(model, loss)) {
+            resolved = Method.STRUCTURED;
+        }
+        DiagonalSource source;
+        if (resolved == Method.STRUCTURED || resolved == Method.GGN) {
+            boolean ggn = resolved == Method.GGN;
+            source =
+                    (variables, work) ->
+                            StructuredDiagonal.compute(
+                                    model,
+                                    loss,
+                                    inputs,
+                                    targets,
+                                    ggn,
+                                    perSample,
+                                    training,
+                                    memoryBudget,
+                                    work);
+        } else {
+            source =
+                    byDifferentiation(
+                            resolved,
+                            func,
+                            "loss.evaluate(targets, predictions)",
+                            callerArrays,
+                            parameters);
+        }
         if (!training) {
-            return diagonal(func, parameters, names, callerArrays);
+            return diagonal(source, engine, parameters, names, callerArrays);
         }
         // Training-mode layers such as BatchNorm update running statistics in every forward pass.
-        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
         try (ParameterSnapshot snapshot =
                 new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
             try {
-                return diagonal(func, parameters, names, callerArrays);
+                return diagonal(source, engine, parameters, names, callerArrays);
             } finally {
                 snapshot.restore();
             }
         }
     }
 
-    private NDList diagonal(
+    /** Diagonals of every parameter from the differentiation methods, which see only a loss. */
+    private DiagonalSource byDifferentiation(
+            Method resolved,
             Supplier<NDArray> func,
+            String lossSource,
+            List<NDArray> callerArrays,
+            NDArray[] parameters) {
+        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
+        return (active, work) -> {
+            int[] indices = active.stream().mapToInt(Integer::intValue).toArray();
+            NDArray[] variables = new NDArray[indices.length];
+            for (int k = 0; k < indices.length; k++) {
+                variables[k] = parameters[indices[k]];
+            }
+            LossFunction loss = new LossFunction(engine, func, lossSource, callerArrays);
+            NDArray[] computed;
+            if (resolved == Method.FINITE_DIFFERENCE) {
+                computed =
+                        FiniteDifferenceDiagonal.compute(
+                                loss, variables, finiteDifferenceStep, work);
+            } else {
+                computed = AutogradDiagonal.compute(loss, variables, createGraph, work);
+            }
+            NDArray[] diagonals = new NDArray[parameters.length];
+            for (int k = 0; k < indices.length; k++) {
+                diagonals[indices[k]] = computed[k];
+            }
+            return diagonals;
+        };
+    }
+
+    private NDList diagonal(
+            DiagonalSource source,
+            SecondOrderEngine engine,
             NDArray[] parameters,
             String[] names,
             List<NDArray> callerArrays) {
@@ -230,7 +322,6 @@ public final class HessianDiagonal {
         if (scales != null) {
             callerArrays.addAll(List.of(scales));
         }
-        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
         List<Integer> active = new ArrayList<>();
         for (int i = 0; i < parameters.length; i++) {
             if (parameters[i].hasGradient()) {
@@ -242,45 +333,28 @@ public final class HessianDiagonal {
                                 + " does not require a gradient");
             }
         }
-        NDArray[] variables = new NDArray[active.size()];
-        for (int k = 0; k < variables.length; k++) {
-            variables[k] = parameters[active.get(k)];
-        }
-        LossFunction loss = new LossFunction(engine, func, callerArrays);
         NDManager[] owners = new NDManager[parameters.length];
         for (int i = 0; i < parameters.length; i++) {
             owners[i] = parameters[i].getManager();
         }
         try (NDManager work = owners[0].newSubManager()) {
-            NDArray[] diagonals = new NDArray[parameters.length];
-            if (variables.length > 0) {
-                NDArray[] computed = run(loss, engine, variables, work);
-                for (int k = 0; k < variables.length; k++) {
-                    diagonals[active.get(k)] = computed[k];
-                }
-            }
+            NDArray[] diagonals =
+                    active.isEmpty()
+                            ? new NDArray[parameters.length]
+                            : source.compute(active, work);
             NDList result = new NDList(parameters.length);
             RecordingScope recording = engine.recording(createGraph);
             try {
                 for (int i = 0; i < parameters.length; i++) {
-                    NDArray diagonal = diagonals[i];
-                    if (diagonal == null) {
-                        if (strict) {
-                            throw new IllegalArgumentException(
-                                    "strict: the loss does not depend on parameter "
-                                            + Arguments.describe(i, names[i]));
-                        }
-                        NDArray parameter = parameters[i];
-                        diagonal =
-                                work.zeros(
-                                        parameter.getShape(),
-                                        parameter.getDataType(),
-                                        parameter.getDevice());
-                    }
-                    if (scales != null) {
-                        diagonal = diagonal.mul(scales[i]);
-                    }
-                    result.add(diagonal);
+                    result.add(
+                            finish(
+                                    diagonals[i],
+                                    parameters,
+                                    i,
+                                    active.contains(i),
+                                    names,
+                                    scales,
+                                    work));
                 }
             } finally {
                 recording.close();
@@ -292,18 +366,31 @@ public final class HessianDiagonal {
         }
     }
 
-    private NDArray[] run(
-            LossFunction loss, SecondOrderEngine engine, NDArray[] variables, NDManager work) {
-        switch (method) {
-            case AUTO:
-            case AUTOGRAD:
-                return AutogradDiagonal.compute(loss, variables, createGraph, work);
-            case FINITE_DIFFERENCE:
-                return FiniteDifferenceDiagonal.compute(
-                        loss, variables, finiteDifferenceStep, work);
-            default:
-                throw new IllegalStateException("Unknown method " + method);
+    /** Applies {@code strict}, zeros and {@code v} to one parameter's diagonal. */
+    private NDArray finish(
+            NDArray computed,
+            NDArray[] parameters,
+            int index,
+            boolean active,
+            String[] names,
+            NDArray[] scales,
+            NDManager work) {
+        NDArray diagonal = computed;
+        if (diagonal == null && active && strict) {
+            throw new IllegalArgumentException(
+                    "strict: the loss does not depend on parameter "
+                            + Arguments.describe(index, names[index]));
         }
+        if (diagonal == null) {
+            NDArray parameter = parameters[index];
+            diagonal =
+                    work.zeros(
+                            parameter.getShape(), parameter.getDataType(), parameter.getDevice());
+        } else if (!active) {
+            // computed for a frozen parameter by a method that sees the whole model
+            diagonal = diagonal.zerosLike();
+        }
+        return scales == null ? diagonal : diagonal.mul(scales[index]);
     }
 
     /** Configures a {@link HessianDiagonal}; every setting is optional. */
@@ -316,6 +403,8 @@ public final class HessianDiagonal {
         boolean training;
         double finiteDifferenceStep = Double.NaN;
         boolean finiteDifferenceStepSet;
+        long memoryBudget = DEFAULT_MEMORY_BUDGET;
+        boolean perSample;
 
         Builder() {}
 
@@ -393,6 +482,32 @@ public final class HessianDiagonal {
         }
 
         /**
+         * Sets how many bytes of factor columns {@link Method#STRUCTURED} and {@link Method#GGN}
+         * hold at once; wider layers are processed in chunks. {@link #DEFAULT_MEMORY_BUDGET} by
+         * default.
+         *
+         * @param bytes a positive number of bytes
+         * @return this builder
+         */
+        public Builder optMemoryBudget(long bytes) {
+            this.memoryBudget = bytes;
+            return this;
+        }
+
+        /**
+         * Sets whether {@link Method#STRUCTURED} or {@link Method#GGN} return one diagonal per
+         * example of the batch, along a new leading axis; they sum to the batch's diagonal. {@code
+         * false} by default.
+         *
+         * @param perSample whether to return per-example diagonals
+         * @return this builder
+         */
+        public Builder optPerSample(boolean perSample) {
+            this.perSample = perSample;
+            return this;
+        }
+
+        /**
          * Builds the configured {@code HessianDiagonal}.
          *
          * @return the {@code HessianDiagonal}
@@ -409,6 +524,24 @@ public final class HessianDiagonal {
                 throw new IllegalArgumentException(
                         "createGraph: finite differences give no differentiable result; use"
                                 + " Method.AUTOGRAD (or AUTO) with createGraph=true");
+            }
+            boolean structured = method == Method.STRUCTURED || method == Method.GGN;
+            if (createGraph && structured) {
+                throw new IllegalArgumentException(
+                        "createGraph: method "
+                                + method
+                                + " gives no differentiable result; use Method.AUTOGRAD (or AUTO)"
+                                + " with createGraph=true");
+            }
+            if (perSample && !structured) {
+                throw new IllegalArgumentException(
+                        "perSample: per-example diagonals need Method.STRUCTURED or Method.GGN, got"
+                                + " "
+                                + method);
+            }
+            if (memoryBudget <= 0) {
+                throw new IllegalArgumentException(
+                        "memoryBudget must be a positive number of bytes, got " + memoryBudget);
             }
             if (finiteDifferenceStepSet
                     && !(finiteDifferenceStep > 0 && Double.isFinite(finiteDifferenceStep))) {

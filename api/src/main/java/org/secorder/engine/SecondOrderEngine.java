@@ -28,6 +28,16 @@ public interface SecondOrderEngine {
     RecordingScope recording(boolean enabled);
 
     /**
+     * Switches the calling thread's training mode, where the engine keeps one, to that of a model's
+     * forward pass: MXNet's BatchNorm, Dropout and recurrent operators refuse a pass whose {@code
+     * training} argument differs from the engine's mode.
+     *
+     * @param training whether the forward pass runs in training mode
+     * @return a scope that restores the previous mode when closed
+     */
+    RecordingScope trainingMode(boolean training);
+
+    /**
      * Computes the first derivatives of a scalar loss without writing to any gradient buffer.
      *
      * @param loss a scalar computed while recording was on

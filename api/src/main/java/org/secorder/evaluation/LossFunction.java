@@ -23,6 +23,7 @@ public final class LossFunction {
 
     private final SecondOrderEngine engine;
     private final Supplier<NDArray> func;
+    private final String source;
     private final NDArray[] callerArrays;
 
     /**
@@ -30,13 +31,18 @@ public final class LossFunction {
      *
      * @param engine the engine adapter of the arrays involved
      * @param func computes the scalar loss
+     * @param source names {@code func} in error messages, as the caller knows it
      * @param callerArrays the caller's arrays that {@code func} computes from; the first one's
      *     manager is the parent of every evaluation's scope
      */
     public LossFunction(
-            SecondOrderEngine engine, Supplier<NDArray> func, List<NDArray> callerArrays) {
+            SecondOrderEngine engine,
+            Supplier<NDArray> func,
+            String source,
+            List<NDArray> callerArrays) {
         this.engine = engine;
         this.func = func;
+        this.source = source;
         Set<NDArray> distinct = Collections.newSetFromMap(new IdentityHashMap<>());
         List<NDArray> arrays = new ArrayList<>();
         for (NDArray array : callerArrays) {
@@ -65,51 +71,67 @@ public final class LossFunction {
     public Evaluation evaluate() {
         NDManager scope = callerArrays[0].getManager().newSubManager();
         RecordingScope recording = null;
+        Evaluation evaluation = null;
         try {
             scope.tempAttachAll(callerArrays);
             recording = engine.recording(true);
             NDArray loss = func.get();
             NDArray scalar = toScalar(loss, scope);
-            return new Evaluation(scope, recording, scalar);
-        } catch (RuntimeException | Error e) {
-            if (recording != null) {
-                recording.close();
+            evaluation = new Evaluation(scope, recording, scalar);
+            return evaluation;
+        } finally {
+            // also for checked exceptions that other JVM languages throw through a Supplier
+            if (evaluation == null) {
+                try {
+                    if (recording != null) {
+                        recording.close();
+                    }
+                } finally {
+                    scope.close();
+                }
             }
-            scope.close();
-            throw e;
         }
     }
 
     private NDArray toScalar(NDArray loss, NDManager scope) {
         if (loss == null) {
-            throw new IllegalArgumentException("func must return a scalar loss, but returned null");
+            throw new IllegalArgumentException(
+                    source + " must return a scalar loss, but returned null");
         }
         if (loss.isReleased()) {
-            throw new IllegalArgumentException("func returned a closed array as the loss");
+            throw new IllegalArgumentException(source + " returned a closed array as the loss");
         }
         String lossEngine = loss.getManager().getEngine().getEngineName();
         if (!engine.getEngineName().equals(lossEngine)) {
             throw new IllegalArgumentException(
-                    "func must return a loss of the parameters' engine "
+                    source
+                            + " must return a loss of the parameters' engine "
                             + engine.getEngineName()
                             + ", but returned one of "
                             + lossEngine);
         }
         if (loss.size() != 1) {
             throw new IllegalArgumentException(
-                    "func must return a scalar loss (shape () or a single element), but returned"
+                    source
+                            + " must return a scalar loss (shape () or a single element), but"
+                            + " returned"
                             + " shape "
                             + loss.getShape());
         }
         if (!loss.getDataType().isFloating()) {
             throw new IllegalArgumentException(
-                    "func must return a floating-point loss, but returned " + loss.getDataType());
+                    source
+                            + " must return a floating-point loss, but returned "
+                            + loss.getDataType());
         }
-        if (!isCallerArray(loss) && loss.getManager() != scope) {
+        boolean callerArray = isCallerArray(loss);
+        if (!callerArray && loss.getManager() != scope) {
             // Created by func from arrays that are not ours to scope; it is still a temporary.
             loss.attach(scope);
         }
-        return loss.getShape().isScalar() ? loss : loss.reshape(new Shape());
+        // A caller's array (a parameter itself, say) is never handed on as the loss: engines
+        // address their arguments by name, and the caller's array is not ours to close.
+        return loss.getShape().isScalar() && !callerArray ? loss : loss.reshape(new Shape());
     }
 
     private boolean isCallerArray(NDArray array) {

@@ -120,7 +120,8 @@ public final class FiniteDifferenceDiagonal {
             if (index == null) {
                 return 0.0;
             }
-            return gradient.get(index).toType(DataType.FLOAT64, false).getDouble();
+            NDArray element = index.getRank() == 0 ? gradient : gradient.get(index);
+            return element.toType(DataType.FLOAT64, false).getDouble();
         }
     }
 
@@ -135,6 +136,12 @@ public final class FiniteDifferenceDiagonal {
         try (NDManager scope = variable.getManager().newSubManager()) {
             // whatever the indexer creates lands in the scope
             variable.tempAttach(scope);
+            if (index.getRank() == 0) {
+                // a 0-d array: PyTorch's indexer rejects the empty index, MXNet's ignores it
+                NDArray scalar = scope.create(value).toType(variable.getDataType(), false);
+                scalar.toDevice(variable.getDevice(), false).copyTo(variable);
+                return variable.toType(DataType.FLOAT64, false).getDouble();
+            }
             variable.set(index, value);
             return variable.get(index).toType(DataType.FLOAT64, false).getDouble();
         } finally {

@@ -65,6 +65,13 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
 
     /** {@inheritDoc} */
     @Override
+    public RecordingScope trainingMode(boolean training) {
+        boolean previous = MxGradientCollector.setTraining(training);
+        return () -> MxGradientCollector.setTraining(previous);
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public NDArray[] gradient(NDArray loss, NDArray[] variables, boolean createGraph) {
         try {
             return backward(loss, null, variables, true, createGraph);

@@ -54,6 +54,13 @@ public final class PtSecondOrderEngine implements SecondOrderEngine {
 
     /** {@inheritDoc} */
     @Override
+    public RecordingScope trainingMode(boolean training) {
+        // PyTorch layers take the mode as an argument only
+        return () -> {};
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public NDArray[] gradient(NDArray loss, NDArray[] variables, boolean createGraph) {
         return call("gradient", loss, variables, createGraph);
     }

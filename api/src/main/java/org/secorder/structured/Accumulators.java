@@ -1,0 +1,84 @@
+package org.secorder.structured;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.ParameterList;
+import java.util.IdentityHashMap;
+import java.util.Map;
+
+/** The running diagonal of every parameter, summed over the batch or kept per sample. */
+final class Accumulators {
+
+    private final NDManager manager;
+    private final boolean perSample;
+    private final long batchSize;
+    private final Map<Parameter, NDArray> sums = new IdentityHashMap<>();
+
+    /**
+     * Creates empty accumulators.
+     *
+     * @param manager the manager that owns the running sums
+     * @param perSample whether each sample keeps its own diagonal
+     * @param batchSize the number of samples
+     */
+    Accumulators(NDManager manager, boolean perSample, long batchSize) {
+        this.manager = manager;
+        this.perSample = perSample;
+        this.batchSize = batchSize;
+    }
+
+    /**
+     * Returns whether contributions carry a leading batch axis.
+     *
+     * @return whether each sample keeps its own diagonal
+     */
+    boolean isPerSample() {
+        return perSample;
+    }
+
+    /**
+     * Adds a contribution to a parameter's diagonal.
+     *
+     * @param parameter the parameter
+     * @param contribution shaped like the parameter, with a leading batch axis if {@link
+     *     #isPerSample()}
+     */
+    void add(Parameter parameter, NDArray contribution) {
+        NDArray sum = sums.get(parameter);
+        if (sum == null) {
+            sum = manager.zeros(contribution.getShape(), contribution.getDataType());
+            sums.put(parameter, sum);
+        }
+        sum.addi(contribution);
+    }
+
+    /**
+     * Returns the diagonal of every entry of a parameter list, zeros where nothing was added.
+     *
+     * @param entries the model's parameters, in order
+     * @param results the manager to attach the results to
+     * @return one array per entry
+     */
+    NDArray[] results(ParameterList entries, NDManager results) {
+        NDArray[] out = new NDArray[entries.size()];
+        for (int i = 0; i < out.length; i++) {
+            Parameter parameter = entries.get(i).getValue();
+            NDArray sum = sums.get(parameter);
+            NDArray array = parameter.getArray();
+            Shape shape = array.getShape();
+            if (perSample) {
+                shape = new Shape(batchSize).addAll(shape);
+            }
+            if (sum == null) {
+                sum = manager.zeros(shape, array.getDataType());
+            } else {
+                sum = sum.reshape(shape);
+            }
+            sum.attach(results);
+            out[i] = sum;
+        }
+        return out;
+    }
+}

@@ -1,0 +1,48 @@
+package org.secorder.structured;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.training.loss.Loss;
+
+/**
+ * Evaluates the curvature rules of a loss and checks them against DJL's own loss value, so that a
+ * loss whose settings were misread fails loudly instead of giving a wrong diagonal.
+ */
+final class LossCheck {
+
+    private static final double DOUBLE_TOLERANCE = 1e-10;
+    private static final double FLOAT_TOLERANCE = 1e-4;
+
+    private LossCheck() {}
+
+    /**
+     * Evaluates the rules and compares their loss with {@code loss.evaluate}.
+     *
+     * @param curvature the rules
+     * @param loss the DJL loss
+     * @param predictions the model's output
+     * @param labels the labels
+     * @throws UnsupportedOperationException if the values differ
+     */
+    static void evaluate(LossCurvature curvature, Loss loss, NDArray predictions, NDArray labels) {
+        curvature.evaluate(predictions, labels);
+        NDArray djl = loss.evaluate(new NDList(labels), new NDList(predictions));
+        double expected = djl.toType(DataType.FLOAT64, false).getDouble();
+        double actual = curvature.value().toType(DataType.FLOAT64, false).getDouble();
+        double tolerance =
+                predictions.getDataType() == DataType.FLOAT64 ? DOUBLE_TOLERANCE : FLOAT_TOLERANCE;
+        if (!(Math.abs(actual - expected) <= tolerance * Math.max(1, Math.abs(expected)))) {
+            throw new UnsupportedOperationException(
+                    "The loss '"
+                            + loss.getName()
+                            + "' evaluates to "
+                            + expected
+                            + " but the structured rules for "
+                            + curvature.getDescription()
+                            + " give "
+                            + actual
+                            + "; the loss does not behave as DJL 0.36.0's does");
+        }
+    }
+}

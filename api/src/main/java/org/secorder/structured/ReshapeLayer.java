@@ -1,0 +1,69 @@
+package org.secorder.structured;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+
+/**
+ * A block that passes every sample's values on unchanged, possibly in another shape: flatten and
+ * reshape blocks, identity blocks and {@code Dropout} in inference mode.
+ */
+final class ReshapeLayer extends LeafLayer {
+
+    private Shape inputShape;
+
+    /**
+     * Creates the layer of a reshaping block.
+     *
+     * @param description the block's path and kind
+     * @param block the block
+     */
+    ReshapeLayer(String description, Block block) {
+        super(description, block);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray forwardLeaf(NDArray input) {
+        inputShape = input.getShape();
+        NDArray output = runBlock(input);
+        Shape shape = output.getShape();
+        if (shape.dimension() == 0
+                || shape.get(0) != inputShape.get(0)
+                || shape.size() != inputShape.size()) {
+            throw new UnsupportedOperationException(
+                    getDescription()
+                            + " maps shape "
+                            + inputShape
+                            + " to "
+                            + shape
+                            + "; a reshaping block must keep the batch axis and the number of"
+                            + " values per sample");
+        }
+        return output;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray backward(NDArray gradient, boolean inputNeeded) {
+        return inputNeeded ? gradient.reshape(inputShape) : null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    ColumnSet transpose(ColumnSet columns) {
+        return columns.reshape(inputShape.slice(1));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    long workElements(ColumnSet columns, boolean transposing) {
+        return columns.elementCount();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    long columnElements() {
+        return inputShape == null ? 0 : inputShape.slice(1).size();
+    }
+}

@@ -1,0 +1,123 @@
+package org.secorder.tests.structured;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.convolutional.Conv3d;
+import ai.djl.nn.pooling.Pool;
+import ai.djl.training.loss.Loss;
+import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import org.testng.annotations.Test;
+
+/**
+ * STRUCTURED equals the exact Hessian diagonal on convolutional networks with strides, padding,
+ * dilation, groups, max and average pooling and flatten blocks.
+ */
+public class ConvolutionStructuredTest {
+
+    /** Conv2d with stride and padding, max pooling, a grouped Conv2d, flatten and Linear. */
+    @Test
+    public void conv2dWithMaxPoolingMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                conv2d(new Shape(3, 3), 4)
+                                        .optPadding(new Shape(1, 1))
+                                        .optStride(new Shape(2, 1))
+                                        .build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.maxPool2dBlock(new Shape(2, 2)))
+                        .add(conv2d(new Shape(2, 2), 4).optGroups(2).build())
+                        .add(Activation.softPlusBlock())
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        check(model, new Shape(3, 2, 7, 6));
+    }
+
+    /** Dilated Conv2d without bias, average pooling with padding. */
+    @Test
+    public void dilatedConv2dWithAveragePoolingMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                conv2d(new Shape(2, 3), 3)
+                                        .optDilation(new Shape(2, 1))
+                                        .optBias(false)
+                                        .build())
+                        .add(Activation.sigmoidBlock())
+                        .add(Pool.avgPool2dBlock(new Shape(2, 2), new Shape(1, 2), new Shape(1, 0)))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        check(model, new Shape(3, 2, 6, 5));
+    }
+
+    /** Conv1d with dilation and padding larger than the dilated kernel's reach, max pooling. */
+    @Test
+    public void conv1dMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                Conv1d.builder()
+                                        .setKernelShape(new Shape(3))
+                                        .setFilters(3)
+                                        .optDilation(new Shape(2))
+                                        .optPadding(new Shape(5))
+                                        .optStride(new Shape(2))
+                                        .build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.maxPool1dBlock(new Shape(2)))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        check(model, new Shape(3, 2, 9));
+    }
+
+    /** Conv3d followed by global average pooling. */
+    @Test
+    public void conv3dWithGlobalAveragePoolingMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                Conv3d.builder()
+                                        .setKernelShape(new Shape(2, 2, 2))
+                                        .setFilters(3)
+                                        .build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.globalAvgPool3dBlock())
+                        .add(Networks.linear(3));
+        check(model, new Shape(3, 2, 3, 4, 3));
+    }
+
+    /** ReLU convolutions with global max pooling. */
+    @Test
+    public void globalMaxPoolingMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(conv2d(new Shape(3, 3), 4).optPadding(new Shape(1, 1)).build())
+                        .add(Activation.reluBlock())
+                        .add(Pool.globalMaxPool2dBlock())
+                        .add(Networks.linear(3));
+        check(model, new Shape(3, 2, 5, 5));
+    }
+
+    private static Conv2d.Builder conv2d(Shape kernel, int filters) {
+        return Conv2d.builder().setKernelShape(kernel).setFilters(filters);
+    }
+
+    private static void check(Block block, Shape inputShape) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(block, manager, inputShape, 41);
+            NDArray input = Fixtures.normal(manager, 42, inputShape);
+            NDArray labels = Fixtures.classes(manager, Math.toIntExact(inputShape.get(0)), 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
+            NDList expected = Fixtures.reference(model, loss, input, labels);
+            Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+        }
+    }
+}

@@ -1,0 +1,281 @@
+package org.secorder.examples;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.nn.Block;
+import ai.djl.nn.Blocks;
+import ai.djl.nn.ParallelBlock;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.pooling.Pool;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.loss.Loss;
+import ai.djl.util.Pair;
+import java.util.Arrays;
+import java.util.List;
+import java.util.function.Supplier;
+import org.secorder.core.HessianDiagonal;
+import org.secorder.structured.MemoryMeter;
+import org.secorder.structured.StructuredDiagonal;
+
+/**
+ * Times the structured Hessian diagonal ({@code STRUCTURED}) and the generalized Gauss-Newton
+ * diagonal ({@code GGN}) against one plain gradient of the same network in the same run, and
+ * against double backward ({@code AUTOGRAD}), extrapolated from a timed sample of elements.
+ *
+ * <p>Networks: the 784-512-512-10 MLP with ReLU and with tanh, a small convolutional network and a
+ * residual MLP, batch 128, softmax cross-entropy, float32. Each time is the median of several runs
+ * after warm-up runs. The tanh MLP is also run under small memory budgets, with the peak of the
+ * factor columns held at once.
+ */
+public final class StructuredBenchmark {
+
+    private static final int BATCH = 128;
+    private static final int CLASSES = 10;
+    private static final long DEFAULT_BUDGET = 256L << 20;
+    private static final int WARMUP = 2;
+    private static final int RUNS = 5;
+    private static final int GRADIENT_RUNS = 20;
+
+    private StructuredBenchmark() {}
+
+    /**
+     * Runs the benchmark and prints the tables.
+     *
+     * @param args not used
+     */
+    public static void main(String[] args) {
+        Engine engine = Engine.getInstance();
+        engine.setRandomSeed(1234);
+        System.out.printf(
+                "Structured Hessian diagonal benchmark on %s %s, %d CPU cores; batch %d, softmax"
+                        + " cross-entropy, float32%n",
+                engine.getEngineName(),
+                engine.getVersion(),
+                Runtime.getRuntime().availableProcessors(),
+                BATCH);
+        System.out.printf(
+                "times: median of %d runs after %d warm-up runs (gradient: median of %d)%n",
+                RUNS, WARMUP, GRADIENT_RUNS);
+        System.out.printf(
+                "%-22s %9s %10s %12s %8s %12s %8s %14s %12s%n",
+                "network",
+                "params",
+                "gradient s",
+                "STRUCTURED s",
+                "ratio",
+                "GGN s",
+                "ratio",
+                "AUTOGRAD s*",
+                "AUTOGRAD/STR");
+        measure(
+                "MLP 784-512-512-10 ReLU",
+                mlp(Activation.reluBlock(), Activation.reluBlock()),
+                new Shape(BATCH, 784),
+                true);
+        measure(
+                "MLP 784-512-512-10 tanh",
+                mlp(Activation.tanhBlock(), Activation.tanhBlock()),
+                new Shape(BATCH, 784),
+                true);
+        measure("CNN 1x28x28 16c-32c", cnn(), new Shape(BATCH, 1, 28, 28), false);
+        measure("residual MLP 784-256x2", residual(), new Shape(BATCH, 784), false);
+        System.out.println(
+                "* AUTOGRAD extrapolated: one timed call of Method.AUTOGRAD on the first layer's"
+                        + " bias (512 elements, each a full double backward), per element, times"
+                        + " the number of parameters; n/a where not measured");
+        memory();
+    }
+
+    private static void measure(String name, Block block, Shape shape, boolean autograd) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Setup setup = new Setup(manager, block, shape);
+            double gradient = median(GRADIENT_RUNS, setup::gradient);
+            double structured = median(RUNS, () -> setup.structured(false, DEFAULT_BUDGET));
+            double ggn = median(RUNS, () -> setup.structured(true, DEFAULT_BUDGET));
+            String autogradText = "n/a";
+            String speedUp = "n/a";
+            if (autograd && setup.hasDoubleBackward()) {
+                double extrapolated = setup.autogradPerElement() * setup.parameterCount();
+                autogradText = String.format("%.0f", extrapolated);
+                speedUp = String.format("%.0f", extrapolated / structured);
+            }
+            System.out.printf(
+                    "%-22s %9d %10.4f %12.4f %8.2f %12.4f %8.2f %14s %12s%n",
+                    name,
+                    setup.parameterCount(),
+                    gradient,
+                    structured,
+                    structured / gradient,
+                    ggn,
+                    ggn / gradient,
+                    autogradText,
+                    speedUp);
+        }
+    }
+
+    private static void memory() {
+        System.out.println();
+        System.out.println(
+                "Memory of the factor columns held at once (MemoryMeter), tanh MLP"
+                        + " 784-512-512-10, STRUCTURED:");
+        System.out.printf("%14s %14s %12s%n", "budget bytes", "peak bytes", "seconds");
+        long[] budgets = {DEFAULT_BUDGET, 4L << 20, 1L << 20};
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = mlp(Activation.tanhBlock(), Activation.tanhBlock());
+            Setup setup = new Setup(manager, model, new Shape(BATCH, 784));
+            for (long budget : budgets) {
+                MemoryMeter meter = new MemoryMeter(budget);
+                double seconds = median(RUNS, () -> setup.structured(false, meter));
+                System.out.printf("%14d %14d %12.4f%n", budget, meter.getPeakBytes(), seconds);
+            }
+        }
+    }
+
+    private static double median(int runs, Runnable task) {
+        for (int i = 0; i < WARMUP; i++) {
+            task.run();
+        }
+        double[] seconds = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            long start = System.nanoTime();
+            task.run();
+            seconds[i] = (System.nanoTime() - start) / 1e9;
+        }
+        Arrays.sort(seconds);
+        return seconds[runs / 2];
+    }
+
+    private static Block mlp(Block first, Block second) {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(512).build())
+                .add(first)
+                .add(Linear.builder().setUnits(512).build())
+                .add(second)
+                .add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    private static Block cnn() {
+        return new SequentialBlock()
+                .add(conv(16))
+                .add(Activation.reluBlock())
+                .add(Pool.maxPool2dBlock(new Shape(2, 2)))
+                .add(conv(32))
+                .add(Activation.reluBlock())
+                .add(Pool.maxPool2dBlock(new Shape(2, 2)))
+                .add(Blocks.batchFlattenBlock())
+                .add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    private static Block conv(int filters) {
+        return Conv2d.builder()
+                .setKernelShape(new Shape(3, 3))
+                .setFilters(filters)
+                .optPadding(new Shape(1, 1))
+                .build();
+    }
+
+    private static Block residual() {
+        SequentialBlock model = new SequentialBlock().add(Linear.builder().setUnits(256).build());
+        for (int i = 0; i < 2; i++) {
+            Block branch =
+                    new SequentialBlock()
+                            .add(Activation.reluBlock())
+                            .add(Linear.builder().setUnits(256).build())
+                            .add(Activation.reluBlock())
+                            .add(Linear.builder().setUnits(256).build());
+            model.add(
+                    new ParallelBlock(
+                            list ->
+                                    new NDList(
+                                            list.get(0)
+                                                    .singletonOrThrow()
+                                                    .add(list.get(1).singletonOrThrow())),
+                            List.of(branch, Blocks.identityBlock())));
+        }
+        return model.add(Activation.reluBlock()).add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    /** A model, its data and the measured operations. */
+    private static final class Setup {
+
+        private final NDManager manager;
+        private final Block model;
+        private final NDArray input;
+        private final NDArray labels;
+        private final Loss loss = Loss.softmaxCrossEntropyLoss();
+
+        Setup(NDManager manager, Block model, Shape shape) {
+            this.manager = manager;
+            this.model = model;
+            model.initialize(manager, DataType.FLOAT32, shape);
+            input = manager.randomNormal(shape);
+            labels = manager.randomInteger(0, CLASSES, new Shape(BATCH), DataType.INT32);
+        }
+
+        long parameterCount() {
+            long count = 0;
+            for (Pair<String, Parameter> entry : model.getParameters()) {
+                count += entry.getValue().getArray().size();
+            }
+            return count;
+        }
+
+        boolean hasDoubleBackward() {
+            return "PyTorch".equals(manager.getEngine().getEngineName());
+        }
+
+        void gradient() {
+            try (NDManager scope = manager.newSubManager()) {
+                scope.tempAttachAll(input, labels);
+                try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+                    collector.backward(lossValue(scope, true));
+                }
+            }
+        }
+
+        void structured(boolean ggn, long budget) {
+            structured(ggn, new MemoryMeter(budget));
+        }
+
+        void structured(boolean ggn, MemoryMeter meter) {
+            try (NDManager results = manager.newSubManager()) {
+                StructuredDiagonal.compute(
+                        model,
+                        loss,
+                        new NDList(input),
+                        new NDList(labels),
+                        ggn,
+                        false,
+                        false,
+                        meter,
+                        results);
+            }
+        }
+
+        double autogradPerElement() {
+            NDArray bias = model.getParameters().valueAt(1).getArray();
+            Supplier<NDArray> function = () -> lossValue(input.getManager(), false);
+            HessianDiagonal autograd =
+                    HessianDiagonal.builder().optMethod(HessianDiagonal.Method.AUTOGRAD).build();
+            autograd.compute(function, new NDList(bias)).close();
+            long start = System.nanoTime();
+            autograd.compute(function, new NDList(bias)).close();
+            return (System.nanoTime() - start) / 1e9 / bias.size();
+        }
+
+        private NDArray lossValue(NDManager scope, boolean training) {
+            NDList predictions =
+                    model.forward(new ParameterStore(scope, false), new NDList(input), training);
+            return loss.evaluate(new NDList(labels), predictions);
+        }
+    }
+}
