@@ -79,7 +79,7 @@ def measure(sizes):
         seconds.append(time.perf_counter() - start)
     diagonal = statistics.median(seconds[1:])
     gradient = gradient_seconds(model, inputs, labels)
-    print("%-16s %10d %12.4f %10.1f %12.6f %12.0f" % (
+    print("%-14s %10d %12.4f %10.1f %12.6f %10.0f" % (
         "-".join(str(s) for s in sizes), parameters, diagonal,
         diagonal * 1e6 / parameters, gradient, diagonal / gradient))
 
@@ -92,19 +92,8 @@ def main():
           % BATCH)
     print("diagonal: median of %d after a warm-up; gradient (forward + loss.backward()):"
           " median of %d" % (DIAGONAL_RUNS, GRADIENT_RUNS))
-    print("%-16s %10d %12.4f %10.1f %12.6f %12.0f" % (
-        "-".join(str(s) for s in sizes), parameters, diagonal,
-        diagonal * 1e6 / parameters, gradient, diagonal / gradient))
-
-
-def main():
-    torch.manual_seed(SEED)
-    print("Hessian diagonal reference on PyTorch %s (Python loop): tanh MLPs, softmax"
-          " cross-entropy, batch %d, float32" % (torch.__version__, BATCH))
-    print("intra-op threads %d, diagonal: median of %d after a warm-up, gradient: median"
-          " of %d" % (torch.get_num_threads(), DIAGONAL_RUNS, GRADIENT_RUNS))
-    print("%-16s %10s %12s %10s %12s %12s" % (
-        "network", "parameters", "diagonal s", "us/param", "gradient s", "diag/grad"))
+    print("%-14s %10s %12s %10s %12s %10s" % (
+        "network", "parameters", "loop s", "us/param", "gradient s", "ratio"))
     for sizes in SIZES:
         measure(sizes)
 

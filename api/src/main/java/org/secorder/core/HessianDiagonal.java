@@ -239,10 +239,7 @@ public final class HessianDiagonal {
         List<NDArray> callerArrays = new ArrayList<>(List.of(parameters));
         callerArrays.addAll(inputs);
         callerArrays.addAll(targets);
-        Method resolved = method;
-        if (method == Method.AUTO && !createGraph && StructuredDiagonal.supports(model, loss)) {
-            resolved = Method.STRUCTURED;
-        }
+        Method resolved = resolve(model, loss);
         DiagonalSource source;
         if (resolved == Method.STRUCTURED || resolved == Method.GGN) {
             boolean ggn = resolved == Method.GGN;
@@ -279,6 +276,24 @@ public final class HessianDiagonal {
                 snapshot.restore();
             }
         }
+    }
+
+    /**
+     * Returns the method a call of {@link #compute(Block, Loss, NDList, NDList)} with this
+     * configuration uses: {@link Method#AUTO} becomes {@link Method#STRUCTURED} where every block
+     * and the loss are supported and no graph is asked for, and {@link Method#AUTOGRAD} otherwise.
+     *
+     * @param model the model
+     * @param loss the loss
+     * @return the method that will run
+     */
+    public Method resolve(Block model, Loss loss) {
+        if (method != Method.AUTO) {
+            return method;
+        }
+        return !createGraph && StructuredDiagonal.supports(model, loss)
+                ? Method.STRUCTURED
+                : Method.AUTOGRAD;
     }
 
     /** Diagonals of every parameter from the differentiation methods, which see only a loss. */

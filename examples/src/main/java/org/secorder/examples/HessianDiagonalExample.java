@@ -17,6 +17,7 @@ import ai.djl.util.Pair;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.secorder.core.HessianDiagonal;
 import org.secorder.core.HessianDiagonal.Method;
@@ -26,9 +27,10 @@ import org.secorder.core.HessianDiagonal.Method;
  *
  * <p>It prints three tables: the quadratic {@code x^T A x} against {@code 2 A_ii}, a {@link Linear}
  * layer under {@code L2Loss} against the closed form, and a small tanh MLP with a summary per
- * parameter and its Optimal Brain Damage saliencies. Where the engine has no second derivatives
- * (MXNet), {@link Method#AUTO} fails with a clear error and the example says so and switches to
- * {@link Method#FINITE_DIFFERENCE}.
+ * parameter, a check against the other methods and its Optimal Brain Damage saliencies. Each part
+ * asks for {@link Method#AUTO}; where that has no exact method (on MXNet, which cannot
+ * differentiate twice, for a loss given as a function), the example prints the library's error and
+ * switches to {@link Method#FINITE_DIFFERENCE} explicitly.
  */
 public final class HessianDiagonalExample {
 
@@ -50,9 +52,9 @@ public final class HessianDiagonalExample {
                 "Secorder Hessian diagonal example on %s %s%n",
                 engine.getEngineName(), engine.getVersion());
         try (NDManager manager = NDManager.newBaseManager()) {
-            Method method = quadraticExample(manager);
-            linearExample(manager, method);
-            mlpExample(manager, method);
+            quadraticExample(manager);
+            linearExample(manager);
+            mlpExample(manager);
         }
     }
 
@@ -73,40 +75,26 @@ public final class HessianDiagonalExample {
         return block;
     }
 
-    /** Part (a); also finds out which method the engine supports and returns it. */
-    private static Method quadraticExample(NDManager manager) {
+    /** Part (a): the specification's quadratic against {@code 2 A_ii}. */
+    private static void quadraticExample(NDManager manager) {
         System.out.println();
         System.out.println("(a) f(x) = x^T A x, A = [[2, 1], [1, 3]], x = [1, 2]");
         NDArray a = manager.create(new float[] {2, 1, 1, 3}, new Shape(2, 2));
         NDArray x = manager.create(new float[] {1, 2});
         x.setRequiresGradient(true);
         Supplier<NDArray> f = () -> x.matMul(a).matMul(x);
-        Method method = Method.AUTO;
-        NDList diagonal;
-        try {
-            diagonal = HessianDiagonal.hessianDiagonal(f, new NDList(x));
-            System.out.println("    method AUTO: exact double backward");
-        } catch (UnsupportedOperationException e) {
-            method = Method.FINITE_DIFFERENCE;
-            printWrapped("method AUTO is not available: " + firstSentence(e));
-            printWrapped(
-                    "=> using Method.FINITE_DIFFERENCE explicitly (central differences of"
-                            + " gradients, approximate) in (a), (b) and (c)");
-            diagonal =
-                    HessianDiagonal.builder().optMethod(method).build().compute(f, new NDList(x));
-        }
-        float[] computed = diagonal.head().toFloatArray();
-        diagonal.close();
+        Computed diagonal = computeWithFallback(h -> h.compute(f, new NDList(x)));
+        float[] computed = diagonal.values().head().toFloatArray();
+        diagonal.values().close();
         System.out.printf("    %-4s %12s %16s%n", "i", "computed", "expected 2*A_ii");
         float[] aValues = a.toFloatArray();
         for (int i = 0; i < computed.length; i++) {
             System.out.printf("    %-4d %12.6f %16.6f%n", i, computed[i], 2 * aValues[i * 3]);
         }
-        return method;
     }
 
     /** Part (b): the specification's {@code nn.Linear(10, 1)} against the closed form. */
-    private static void linearExample(NDManager manager, Method method) {
+    private static void linearExample(NDManager manager) {
         int batch = 5;
         int features = 10;
         System.out.println();
@@ -119,10 +107,9 @@ public final class HessianDiagonalExample {
         NDArray x = manager.randomNormal(inputShape);
         NDArray y = manager.randomNormal(new Shape(batch, 1));
         NDList diagonal =
-                HessianDiagonal.builder()
-                        .optMethod(method)
-                        .build()
-                        .compute(model, Loss.l2Loss(), new NDList(x), new NDList(y));
+                computeWithFallback(
+                                h -> h.compute(model, Loss.l2Loss(), new NDList(x), new NDList(y)))
+                        .values();
         System.out.printf(
                 "    weight diagonal shape %s, bias diagonal shape %s%n",
                 diagonal.get(0).getShape(), diagonal.get(1).getShape());
@@ -156,7 +143,7 @@ public final class HessianDiagonalExample {
     }
 
     /** Part (c): a 4-8-3 tanh MLP under softmax cross-entropy, with OBD saliencies. */
-    private static void mlpExample(NDManager manager, Method method) {
+    private static void mlpExample(NDManager manager) {
         int batch = 16;
         int[] sizes = {4, 8, 3};
         SequentialBlock model = mlp(sizes);
@@ -173,15 +160,11 @@ public final class HessianDiagonalExample {
         System.out.printf(
                 "(c) MLP 4-8-3 (tanh), softmax cross-entropy, batch %d, %d parameters%n",
                 batch, count);
-        NDList diagonal =
-                HessianDiagonal.builder()
-                        .optMethod(method)
-                        .build()
-                        .compute(
-                                model,
-                                Loss.softmaxCrossEntropyLoss(),
-                                new NDList(x),
-                                new NDList(labels));
+        Loss loss = Loss.softmaxCrossEntropyLoss();
+        NDList inputs = new NDList(x);
+        NDList targets = new NDList(labels);
+        Computed computed = computeWithFallback(h -> h.compute(model, loss, inputs, targets));
+        NDList diagonal = computed.values();
         System.out.printf(
                 "    %-16s %-8s %11s %11s %11s%n", "parameter", "shape", "min", "max", "mean");
         List<Saliency> saliencies = new ArrayList<>();
@@ -203,9 +186,7 @@ public final class HessianDiagonalExample {
             System.out.printf(
                     "    %-16s %-8s %11.3e %11.3e %11.3e%n", name, shape, min, max, sum / h.length);
         }
-        if (method != Method.FINITE_DIFFERENCE) {
-            crossCheck(model, x, labels, diagonal);
-        }
+        crossCheck(computed, h -> h.compute(model, loss, inputs, targets));
         diagonal.close();
         saliencies.sort(Comparator.comparingDouble(Saliency::value).reversed());
         System.out.printf("    OBD saliency H_ii * w_i^2 / 2, top %d of %d:%n", TOP, count);
@@ -214,27 +195,57 @@ public final class HessianDiagonalExample {
         }
     }
 
-    /** Compares an exact diagonal with the finite-difference one of the same model. */
-    private static void crossCheck(Block model, NDArray x, NDArray labels, NDList exact) {
-        NDList approximate =
-                HessianDiagonal.builder()
-                        .optMethod(Method.FINITE_DIFFERENCE)
-                        .build()
-                        .compute(
-                                model,
-                                Loss.softmaxCrossEntropyLoss(),
-                                new NDList(x),
-                                new NDList(labels));
+    /**
+     * Computes a diagonal with {@link Method#AUTO}, or with {@link Method#FINITE_DIFFERENCE} where
+     * the engine cannot differentiate twice, and says which.
+     */
+    private static Computed computeWithFallback(Function<HessianDiagonal, NDList> computation) {
+        try {
+            NDList diagonal = computation.apply(HessianDiagonal.builder().build());
+            System.out.println("    method AUTO (exact)");
+            return new Computed(diagonal, Method.AUTO);
+        } catch (UnsupportedOperationException e) {
+            printWrapped("method AUTO is not available: " + firstSentence(e));
+            printWrapped(
+                    "=> using Method.FINITE_DIFFERENCE explicitly (central differences of"
+                            + " gradients, approximate)");
+            Method method = Method.FINITE_DIFFERENCE;
+            HessianDiagonal fallback = HessianDiagonal.builder().optMethod(method).build();
+            return new Computed(computation.apply(fallback), method);
+        }
+    }
+
+    /** Prints how far the other methods are from a computed diagonal. */
+    private static void crossCheck(
+            Computed computed, Function<HessianDiagonal, NDList> computation) {
+        List<String> checks = new ArrayList<>();
+        for (Method other : new Method[] {Method.AUTOGRAD, Method.FINITE_DIFFERENCE}) {
+            if (other == computed.method()) {
+                continue;
+            }
+            try {
+                NDList diagonal =
+                        computation.apply(HessianDiagonal.builder().optMethod(other).build());
+                double difference = maxDifference(computed.values(), diagonal);
+                diagonal.close();
+                checks.add(String.format("vs %s %.2e", other, difference));
+            } catch (UnsupportedOperationException e) {
+                checks.add("vs " + other + " n/a (no second derivatives)");
+            }
+        }
+        System.out.println("    max |diff| " + String.join(", ", checks));
+    }
+
+    private static double maxDifference(NDList first, NDList second) {
         double worst = 0;
-        for (int i = 0; i < exact.size(); i++) {
-            float[] a = exact.get(i).toFloatArray();
-            float[] b = approximate.get(i).toFloatArray();
+        for (int i = 0; i < first.size(); i++) {
+            float[] a = first.get(i).toFloatArray();
+            float[] b = second.get(i).toFloatArray();
             for (int j = 0; j < a.length; j++) {
                 worst = Math.max(worst, Math.abs(a[j] - b[j]));
             }
         }
-        approximate.close();
-        System.out.printf("    exact vs FINITE_DIFFERENCE: max |diff| = %.2e%n", worst);
+        return worst;
     }
 
     private static String index(int flat, Shape shape) {
@@ -270,4 +281,12 @@ public final class HessianDiagonalExample {
      * @param value the saliency {@code H_ii * w_i^2 / 2}
      */
     private record Saliency(String element, double value) {}
+
+    /**
+     * A computed diagonal and the method that was asked for.
+     *
+     * @param values one diagonal per parameter
+     * @param method the method passed to the builder
+     */
+    private record Computed(NDList values, Method method) {}
 }

@@ -19,6 +19,9 @@ import ai.djl.training.GradientCollector;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Paths;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
@@ -41,9 +44,8 @@ public final class StructuredBenchmark {
     private static final int BATCH = 128;
     private static final int CLASSES = 10;
     private static final long DEFAULT_BUDGET = 256L << 20;
-    private static final int WARMUP = 2;
-    private static final int RUNS = 5;
-    private static final int GRADIENT_RUNS = 20;
+    private static final int WARMUP = 5;
+    private static final int RUNS = 15;
 
     private StructuredBenchmark() {}
 
@@ -63,8 +65,11 @@ public final class StructuredBenchmark {
                 Runtime.getRuntime().availableProcessors(),
                 BATCH);
         System.out.printf(
-                "times: median of %d runs after %d warm-up runs (gradient: median of %d)%n",
-                RUNS, WARMUP, GRADIENT_RUNS);
+                "times: median of %d runs after %d warm-up runs, gradient, STRUCTURED and GGN"
+                        + " taking turns; ratio: to one gradient (forward + backward in a"
+                        + " GradientCollector) of the same network in the same run; load average"
+                        + " at start: %s%n",
+                RUNS, WARMUP, loadAverage());
         System.out.printf(
                 "%-22s %9s %10s %12s %8s %12s %8s %14s %12s%n",
                 "network",
@@ -76,34 +81,33 @@ public final class StructuredBenchmark {
                 "ratio",
                 "AUTOGRAD s*",
                 "AUTOGRAD/STR");
-        measure(
-                "MLP 784-512-512-10 ReLU",
-                mlp(Activation.reluBlock(), Activation.reluBlock()),
-                new Shape(BATCH, 784),
-                true);
-        measure(
-                "MLP 784-512-512-10 tanh",
-                mlp(Activation.tanhBlock(), Activation.tanhBlock()),
-                new Shape(BATCH, 784),
-                true);
-        measure("CNN 1x28x28 16c-32c", cnn(), new Shape(BATCH, 1, 28, 28), false);
-        measure("residual MLP 784-256x2", residual(), new Shape(BATCH, 784), false);
+        Shape vectors = new Shape(BATCH, 784);
+        measure("MLP 784-512-512-10 ReLU", mlp(Activation::reluBlock, 2), vectors);
+        measure("MLP 784-512-512-10 tanh", mlp(Activation::tanhBlock, 2), vectors);
+        measure("CNN 1x28x28 16c-32c", cnn(), new Shape(BATCH, 1, 28, 28));
+        measure("residual MLP 784-256x2", residual(), vectors);
         System.out.println(
-                "* AUTOGRAD extrapolated: one timed call of Method.AUTOGRAD on the first layer's"
-                        + " bias (512 elements, each a full double backward), per element, times"
-                        + " the number of parameters; n/a where not measured");
+                "* AUTOGRAD extrapolated: one timed call (after one untimed) of Method.AUTOGRAD"
+                        + " on the first layer's bias, every element a full double backward,"
+                        + " seconds per element times the number of parameters; n/a without"
+                        + " double backward");
         memory();
     }
 
-    private static void measure(String name, Block block, Shape shape, boolean autograd) {
+    private static void measure(String name, Block block, Shape shape) {
         try (NDManager manager = NDManager.newBaseManager()) {
             Setup setup = new Setup(manager, block, shape);
-            double gradient = median(GRADIENT_RUNS, setup::gradient);
-            double structured = median(RUNS, () -> setup.structured(false, DEFAULT_BUDGET));
-            double ggn = median(RUNS, () -> setup.structured(true, DEFAULT_BUDGET));
+            double[] medians =
+                    medians(
+                            setup::gradient,
+                            () -> setup.structured(false, DEFAULT_BUDGET),
+                            () -> setup.structured(true, DEFAULT_BUDGET));
+            double gradient = medians[0];
+            double structured = medians[1];
+            double ggn = medians[2];
             String autogradText = "n/a";
             String speedUp = "n/a";
-            if (autograd && setup.hasDoubleBackward()) {
+            if (setup.hasDoubleBackward()) {
                 double extrapolated = setup.autogradPerElement() * setup.parameterCount();
                 autogradText = String.format("%.0f", extrapolated);
                 speedUp = String.format("%.0f", extrapolated / structured);
@@ -125,42 +129,77 @@ public final class StructuredBenchmark {
     private static void memory() {
         System.out.println();
         System.out.println(
-                "Memory of the factor columns held at once (MemoryMeter), tanh MLP"
-                        + " 784-512-512-10, STRUCTURED:");
-        System.out.printf("%14s %14s %12s%n", "budget bytes", "peak bytes", "seconds");
-        long[] budgets = {DEFAULT_BUDGET, 4L << 20, 1L << 20};
+                "Peak memory of the factor columns held at once (MemoryMeter) under the budget,"
+                        + " STRUCTURED, tanh MLPs:");
+        System.out.printf(
+                "%-26s %14s %14s %10s %12s%n",
+                "network", "budget bytes", "peak bytes", "within", "seconds");
+        long[] budgets = {DEFAULT_BUDGET, 16L << 20, 4L << 20};
+        Shape vectors = new Shape(BATCH, 784);
+        memory("MLP 784-512-512-10 tanh", mlp(Activation::tanhBlock, 2), vectors, budgets);
+        memory("MLP 784-512x3-10 tanh", mlp(Activation::tanhBlock, 3), vectors, budgets);
+    }
+
+    private static void memory(String name, Block model, Shape shape, long[] budgets) {
         try (NDManager manager = NDManager.newBaseManager()) {
-            Block model = mlp(Activation.tanhBlock(), Activation.tanhBlock());
-            Setup setup = new Setup(manager, model, new Shape(BATCH, 784));
+            Setup setup = new Setup(manager, model, shape);
             for (long budget : budgets) {
                 MemoryMeter meter = new MemoryMeter(budget);
-                double seconds = median(RUNS, () -> setup.structured(false, meter));
-                System.out.printf("%14d %14d %12.4f%n", budget, meter.getPeakBytes(), seconds);
+                double seconds = medians(() -> setup.structured(false, meter))[0];
+                System.out.printf(
+                        "%-26s %14d %14d %10s %12.4f%n",
+                        name,
+                        budget,
+                        meter.getPeakBytes(),
+                        meter.getPeakBytes() <= budget ? "yes" : "NO",
+                        seconds);
             }
         }
     }
 
-    private static double median(int runs, Runnable task) {
-        for (int i = 0; i < WARMUP; i++) {
-            task.run();
+    private static String loadAverage() {
+        try {
+            String line = Files.readString(Paths.get("/proc/loadavg")).trim();
+            return line.substring(0, line.indexOf(' '));
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
         }
-        double[] seconds = new double[runs];
-        for (int i = 0; i < runs; i++) {
-            long start = System.nanoTime();
-            task.run();
-            seconds[i] = (System.nanoTime() - start) / 1e9;
-        }
-        Arrays.sort(seconds);
-        return seconds[runs / 2];
     }
 
-    private static Block mlp(Block first, Block second) {
-        return new SequentialBlock()
-                .add(Linear.builder().setUnits(512).build())
-                .add(first)
-                .add(Linear.builder().setUnits(512).build())
-                .add(second)
-                .add(Linear.builder().setUnits(CLASSES).build());
+    /**
+     * Times tasks in turn, so that a slow phase of the machine falls on all of them alike.
+     *
+     * @param tasks the tasks
+     * @return the median seconds of each task
+     */
+    private static double[] medians(Runnable... tasks) {
+        for (int i = 0; i < WARMUP; i++) {
+            for (Runnable task : tasks) {
+                task.run();
+            }
+        }
+        double[][] seconds = new double[tasks.length][RUNS];
+        for (int i = 0; i < RUNS; i++) {
+            for (int t = 0; t < tasks.length; t++) {
+                long start = System.nanoTime();
+                tasks[t].run();
+                seconds[t][i] = (System.nanoTime() - start) / 1e9;
+            }
+        }
+        double[] medians = new double[tasks.length];
+        for (int t = 0; t < tasks.length; t++) {
+            Arrays.sort(seconds[t]);
+            medians[t] = seconds[t][RUNS / 2];
+        }
+        return medians;
+    }
+
+    private static Block mlp(Supplier<Block> activation, int hidden) {
+        SequentialBlock model = new SequentialBlock();
+        for (int i = 0; i < hidden; i++) {
+            model.add(Linear.builder().setUnits(512).build()).add(activation.get());
+        }
+        return model.add(Linear.builder().setUnits(CLASSES).build());
     }
 
     private static Block cnn() {
