@@ -12,8 +12,6 @@ import ai.djl.ndarray.NDArray;
 final class AbsoluteErrorCurvature extends LossCurvature {
 
     private final float weight;
-    private NDArray value;
-    private NDArray gradient;
 
     /**
      * Creates the curvature of an {@code L1Loss}.
@@ -27,29 +25,21 @@ final class AbsoluteErrorCurvature extends LossCurvature {
 
     /** {@inheritDoc} */
     @Override
-    void evaluate(NDArray predictions, NDArray labels) {
-        NDArray target =
-                labels.reshape(predictions.getShape()).toType(predictions.getDataType(), false);
-        NDArray difference = predictions.sub(target);
-        if (weight == 1) {
-            value = difference.abs().mean();
-            gradient = difference.sign().div(predictions.size());
-        } else {
-            value = target.mul(weight).mean();
-            gradient = predictions.zerosLike();
-        }
-    }
-
-    /** {@inheritDoc} */
-    @Override
     NDArray value() {
-        return value;
+        if (weight != 1) {
+            return targets().mul(weight).mean();
+        }
+        return getPredictions().sub(targets()).abs().mean();
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray gradient() {
-        return gradient;
+        NDArray predictions = getPredictions();
+        if (weight != 1) {
+            return predictions.zerosLike();
+        }
+        return predictions.sub(targets()).sign().div(totalElements());
     }
 
     /** {@inheritDoc} */

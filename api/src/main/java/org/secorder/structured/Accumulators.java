@@ -43,15 +43,17 @@ final class Accumulators {
      *
      * @param parameter the parameter
      * @param contribution shaped like the parameter, with a leading batch axis if {@link
-     *     #isPerSample()}
+     *     #isPerSample()}; a fresh array that the caller does not use afterwards, since the first
+     *     one becomes the running sum
      */
     void add(Parameter parameter, NDArray contribution) {
         NDArray sum = sums.get(parameter);
         if (sum == null) {
-            sum = manager.zeros(contribution.getShape(), contribution.getDataType());
-            sums.put(parameter, sum);
+            contribution.attach(manager);
+            sums.put(parameter, contribution);
+        } else {
+            sum.addi(contribution);
         }
-        sum.addi(contribution);
     }
 
     /**
@@ -73,7 +75,7 @@ final class Accumulators {
             }
             if (sum == null) {
                 sum = manager.zeros(shape, array.getDataType());
-            } else {
+            } else if (!sum.getShape().equals(shape)) {
                 sum = sum.reshape(shape);
             }
             sum.attach(results);

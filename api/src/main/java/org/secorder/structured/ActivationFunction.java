@@ -20,7 +20,8 @@ enum ActivationFunction {
 
         @Override
         NDArray first(NDArray x, NDArray y, double[] p) {
-            return mask(x.gt(0), x);
+            // y = max(x, 0): its sign is the indicator of x > 0
+            return y.sign();
         }
     },
     /** {@code min(max(x, 0), 6)}. */

@@ -45,7 +45,10 @@ final class ActivationLayer extends LeafLayer {
         featureShape = x.getShape().slice(1);
         long batch = x.getShape().get(0);
         NDArray first = function.first(x, output, parameters);
-        firstDerivative = propagation.keep(first.reshape(batch, featureShape.size()));
+        if (x.getShape().dimension() != 2) {
+            first = first.reshape(batch, featureShape.size());
+        }
+        firstDerivative = propagation.keep(first);
         return output;
     }
 
@@ -57,6 +60,9 @@ final class ActivationLayer extends LeafLayer {
         }
         if (!inputNeeded) {
             return null;
+        }
+        if (gradient.getShape().dimension() == 2) {
+            return gradient.mul(firstDerivative);
         }
         return gradient.mul(firstDerivative.reshape(gradient.getShape()));
     }

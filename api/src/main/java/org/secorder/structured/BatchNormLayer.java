@@ -118,7 +118,6 @@ final class BatchNormLayer extends LeafLayer {
             int[] reduced = otherAxes();
             NDArray gammaProducts = values.mul(normalized.expandDims(1)).sum(reduced);
             NDArray betaProducts = values.sum(reduced);
-            getPropagation().observe(dense.elementCount() * 2);
             gammaSquares = dense.signedColumnSum(gammaProducts.square());
             betaSquares = dense.signedColumnSum(betaProducts.square());
         }
@@ -149,12 +148,12 @@ final class BatchNormLayer extends LeafLayer {
 
     /** {@inheritDoc} */
     @Override
-    long workElements(ColumnSet columns, boolean transposing) {
+    long workElements(ColumnSet columns, long count, boolean transposing) {
         long parameterRules =
                 featureShape.dimension() == 1
                         ? columns.getBatchSize() * columns.getFeatureCount()
-                        : 2 * columns.denseElements();
-        return super.workElements(columns, transposing) + parameterRules;
+                        : 2 * columns.denseElements(count);
+        return super.workElements(columns, count, transposing) + parameterRules;
     }
 
     /** {@inheritDoc} */

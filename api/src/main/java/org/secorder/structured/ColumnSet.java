@@ -136,7 +136,17 @@ abstract class ColumnSet {
      *
      * @return the element count
      */
-    abstract long elementCount();
+    final long elementCount() {
+        return elementCount(columnCount);
+    }
+
+    /**
+     * Returns the number of array elements a chunk of this set holds.
+     *
+     * @param count the number of columns of the chunk
+     * @return the element count
+     */
+    abstract long elementCount(long count);
 
     /**
      * Returns whether the columns differ from sample to sample in a way that a map mixing features
@@ -147,20 +157,22 @@ abstract class ColumnSet {
     abstract boolean isPerSample();
 
     /**
-     * Returns the number of values of the columns when materialized, {@code N K d}.
+     * Returns the number of values of a chunk of the columns when materialized, {@code N k d}.
      *
+     * @param count the number of columns {@code k} of the chunk
      * @return the element count of the dense form
      */
-    final long denseElements() {
-        return batchSize * columnCount * featureShape.size();
+    final long denseElements(long count) {
+        return batchSize * count * featureShape.size();
     }
 
     /**
-     * Returns the number of elements an elementwise map of this set allocates.
+     * Returns the number of elements an elementwise map of this set allocates: only the combined
+     * factor, since every representation keeps it apart from the columns.
      *
-     * @return {@code N K d} for a set with per-sample values, {@code N d} for a factored one
+     * @return {@code N d}
      */
     final long scaledElements() {
-        return this instanceof DenseColumns ? denseElements() : batchSize * featureShape.size();
+        return batchSize * featureShape.size();
     }
 }

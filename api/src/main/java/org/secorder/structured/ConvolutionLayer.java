@@ -119,7 +119,8 @@ final class ConvolutionLayer extends LeafLayer implements RowMap {
         long positions = outputShape.slice(1).size();
         NDArray stacked = NDArrays.stack(slices, 2);
         return stacked.reshape(batch, groups, channels / groups * offsets, positions)
-                .transpose(0, 1, 3, 2);
+                .transpose(0, 1, 3, 2)
+                .reshape(batch * groups, positions, channels / groups * offsets);
     }
 
     /** {@inheritDoc} */
@@ -164,20 +165,31 @@ final class ConvolutionLayer extends LeafLayer implements RowMap {
         long batch = dense.getBatchSize();
         long count = dense.getColumnCount();
         long filters = outputShape.get(0);
+        long perGroup = filters / groups;
         long positions = outputShape.slice(1).size();
-        NDArray values =
-                dense.getValues().reshape(batch, count, groups, filters / groups, positions);
-        NDArray products = values.matMul(patches.expandDims(1));
-        getPropagation().observe(dense.elementCount() + products.size());
+        NDArray values = dense.getValues();
+        NDArray grouped;
+        if (groups == 1) {
+            grouped = values.reshape(batch, count * filters, positions);
+        } else {
+            grouped =
+                    values.reshape(batch, count, groups, perGroup, positions)
+                            .transpose(0, 2, 1, 3, 4)
+                            .reshape(batch * groups, count * perGroup, positions);
+        }
+        NDArray squares = grouped.matMul(patches).square().reshape(batch, groups, count, -1);
+        NDArray signs = dense.getSigns();
+        if (signs != null) {
+            squares = squares.mul(signs.reshape(batch, 1, count, 1));
+        }
         Accumulators accumulators = getPropagation().getAccumulators();
         Shape weightShape = weight.getArray().getShape();
         NDArray weightSquares =
-                dense.signedColumnSum(products.square())
-                        .reshape(new Shape(batch).addAll(weightShape));
+                squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape));
         accumulators.add(weight, reduce(weightSquares, accumulators));
         if (bias != null) {
-            NDArray sums = values.sum(new int[] {4});
-            NDArray biasSquares = dense.signedColumnSum(sums.square()).reshape(batch, filters);
+            NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
+            NDArray biasSquares = dense.signedColumnSum(sums.square());
             accumulators.add(bias, reduce(biasSquares, accumulators));
         }
     }
@@ -194,13 +206,12 @@ final class ConvolutionLayer extends LeafLayer implements RowMap {
 
     /** {@inheritDoc} */
     @Override
-    long workElements(ColumnSet columns, boolean transposing) {
+    long workElements(ColumnSet columns, long count, boolean transposing) {
         long perSample = columnElements();
         if (!transposing) {
             perSample -= 3 * inputShape.size();
         }
-        return columns.elementCount()
-                + columns.getBatchSize() * columns.getColumnCount() * perSample;
+        return columns.elementCount(count) + columns.getBatchSize() * count * perSample;
     }
 
     /**

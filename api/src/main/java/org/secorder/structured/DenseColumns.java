@@ -5,11 +5,19 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 
-/** Columns with every value stored: {@code values (N, K, d)} and signs {@code (N, K)} or none. */
+/**
+ * Columns with every value stored, {@code values (N, K, d)}, and signs {@code (N, K)} or none.
+ *
+ * <p>An elementwise factor {@code (N, d)} (or {@code (1, d)}) applied to all columns is kept apart
+ * until the values are needed, so that the diagonal of scaled columns, {@code sum_c sign (v f)^2 =
+ * f^2 sum_c sign v^2}, takes no {@code (N, K, d)} product.
+ */
 final class DenseColumns extends ColumnSet {
 
-    private final NDArray values;
+    private final NDArray base;
     private final NDArray signs;
+    private final NDArray factor;
+    private NDArray values;
 
     /**
      * Creates a dense set.
@@ -19,17 +27,26 @@ final class DenseColumns extends ColumnSet {
      * @param featureShape the per-sample feature shape, of size {@code d}
      */
     DenseColumns(NDArray values, NDArray signs, Shape featureShape) {
-        super(featureShape, values.getShape().get(0), values.getShape().get(1));
-        this.values = values;
+        this(values, signs, featureShape, null);
+    }
+
+    private DenseColumns(NDArray base, NDArray signs, Shape featureShape, NDArray factor) {
+        super(featureShape, base.getShape().get(0), base.getShape().get(1));
+        this.base = base;
         this.signs = signs;
+        this.factor = factor;
+        this.values = factor == null ? base : null;
     }
 
     /**
-     * Returns the values.
+     * Returns the values, with the pending factor applied.
      *
      * @return {@code (N, K, d)}
      */
     NDArray getValues() {
+        if (values == null) {
+            values = base.mul(factor.expandDims(1));
+        }
         return values;
     }
 
@@ -48,8 +65,8 @@ final class DenseColumns extends ColumnSet {
      * @return {@code (N, K, featureShape...)}
      */
     NDArray shapedValues() {
-        return values.reshape(
-                new Shape(getBatchSize(), getColumnCount()).addAll(getFeatureShape()));
+        return getValues()
+                .reshape(new Shape(getBatchSize(), getColumnCount()).addAll(getFeatureShape()));
     }
 
     /**
@@ -72,7 +89,8 @@ final class DenseColumns extends ColumnSet {
     /** {@inheritDoc} */
     @Override
     NDArray diagonal() {
-        return signedColumnSum(values.square());
+        NDArray diagonal = signedColumnSum(base.square());
+        return factor == null ? diagonal : diagonal.mul(factor.square());
     }
 
     /** {@inheritDoc} */
@@ -83,17 +101,19 @@ final class DenseColumns extends ColumnSet {
 
     /** {@inheritDoc} */
     @Override
-    ColumnSet scale(NDArray factor, boolean perSample) {
-        NDArray broadcast = perSample ? factor.expandDims(1) : factor;
-        return new DenseColumns(values.mul(broadcast), signs, getFeatureShape());
+    ColumnSet scale(NDArray extra, boolean perSample) {
+        NDArray combined = factor == null ? extra : factor.mul(extra);
+        return new DenseColumns(base, signs, getFeatureShape(), combined);
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet map(RowMap map, Shape inputShape) {
         NDArray rows =
-                values.reshape(
-                        new Shape(getBatchSize() * getColumnCount()).addAll(getFeatureShape()));
+                getValues()
+                        .reshape(
+                                new Shape(getBatchSize() * getColumnCount())
+                                        .addAll(getFeatureShape()));
         return fromRows(map.apply(rows), inputShape);
     }
 
@@ -101,8 +121,10 @@ final class DenseColumns extends ColumnSet {
     @Override
     DenseColumns mapSamples(SampleMap map, Shape inputShape) {
         NDArray rows =
-                values.reshape(
-                        new Shape(getBatchSize() * getColumnCount()).addAll(getFeatureShape()));
+                getValues()
+                        .reshape(
+                                new Shape(getBatchSize() * getColumnCount())
+                                        .addAll(getFeatureShape()));
         return fromRows(map.apply(rows, getColumnCount()), inputShape);
     }
 
@@ -114,27 +136,28 @@ final class DenseColumns extends ColumnSet {
     /** {@inheritDoc} */
     @Override
     ColumnSet reshape(Shape shape) {
-        return new DenseColumns(values, signs, shape);
+        return new DenseColumns(base, signs, shape, factor);
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet plus(ColumnSet other) {
-        return new DenseColumns(values.add(other.dense().values), signs, getFeatureShape());
+        NDArray sum = getValues().add(other.dense().getValues());
+        return new DenseColumns(sum, signs, getFeatureShape());
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet chunk(long from, long to, NDManager manager) {
         NDIndex index = new NDIndex(":, {}:{}", from, to);
-        NDArray part = values.get(index);
+        NDArray part = base.get(index);
         part.attach(manager);
         NDArray partSigns = null;
         if (signs != null) {
             partSigns = signs.get(index);
             partSigns.attach(manager);
         }
-        return new DenseColumns(part, partSigns, getFeatureShape());
+        return new DenseColumns(part, partSigns, getFeatureShape(), factor);
     }
 
     /** {@inheritDoc} */
@@ -145,7 +168,8 @@ final class DenseColumns extends ColumnSet {
 
     /** {@inheritDoc} */
     @Override
-    long elementCount() {
-        return values.size() + (signs == null ? 0 : signs.size());
+    long elementCount(long count) {
+        long elements = getBatchSize() * count * (getFeatureCount() + (signs == null ? 0 : 1));
+        return factor == null ? elements : elements + factor.size();
     }
 }

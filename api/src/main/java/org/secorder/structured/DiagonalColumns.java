@@ -109,7 +109,7 @@ final class DiagonalColumns extends ColumnSet {
         long count = getColumnCount();
         NDArray rows;
         if (mixing == null) {
-            rows = map.applyToIdentity(identityRows(), offset, count);
+            rows = map.applyToIdentity(this::identityRows, offset, count);
             if (factor != null) {
                 NDArray picked =
                         factor.reshape(-1).get(new NDIndex("{}:{}", offset, offset + count));
@@ -174,15 +174,15 @@ final class DiagonalColumns extends ColumnSet {
 
     /** {@inheritDoc} */
     @Override
-    long elementCount() {
-        long count = scales.size() * 2;
+    long elementCount(long count) {
+        long elements = 2 * getBatchSize() * count;
         if (mixing != null) {
-            count += mixing.size();
+            elements += count * getFeatureCount();
         }
         if (factor != null) {
-            count += factor.size();
+            elements += factor.size();
         }
-        return count;
+        return elements;
     }
 
     private NDArray explicitMixing() {

@@ -89,25 +89,27 @@ abstract class LeafLayer extends Layer {
     }
 
     /**
-     * Returns the array elements that propagating a column set through this layer holds at once:
-     * the set, what the parameter rules make from it and, if needed, the transposed set.
+     * Returns the array elements that propagating a chunk of a column set through this layer holds
+     * at once: the chunk, what the parameter rules make from it and, if needed, the transposed
+     * chunk. It is affine in the number of columns.
      *
      * @param columns the columns at the output
+     * @param count the number of columns of the chunk
      * @param transposing whether the columns at the input are needed
      * @return the element count
      */
-    long workElements(ColumnSet columns, boolean transposing) {
-        return columns.elementCount() + (transposing ? columns.scaledElements() : 0);
+    long workElements(ColumnSet columns, long count, boolean transposing) {
+        return columns.elementCount(count) + (transposing ? columns.scaledElements() : 0);
     }
 
     /** {@inheritDoc} */
     @Override
     final void propagate(ColumnSet columns, Continuation next) {
         boolean transposing = next.isNeeded();
-        long work = workElements(columns, transposing);
         long count = columns.getColumnCount();
-        long perColumn = (work + count - 1) / count;
-        long perChunk = propagation.columnsWithinBudget(perColumn);
+        long fixed = workElements(columns, 0, transposing);
+        long perColumn = Math.max(1, workElements(columns, 1, transposing) - fixed);
+        long perChunk = propagation.columnsWithinLimit(fixed, perColumn);
         if (perChunk < count && propagation.canSplit()) {
             propagation.forEachChunk(columns, perChunk, chunk -> step(chunk, next));
         } else {
@@ -117,7 +119,8 @@ abstract class LeafLayer extends Layer {
 
     private void step(ColumnSet columns, Continuation next) {
         boolean transposing = next.isNeeded();
-        propagation.observe(workElements(columns, transposing));
+        long count = columns.getColumnCount();
+        propagation.observe(workElements(columns, count, transposing));
         accumulate(columns);
         if (transposing) {
             next.accept(transpose(columns));

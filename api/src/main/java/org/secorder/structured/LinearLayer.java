@@ -5,6 +5,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.core.Linear;
+import java.util.function.Supplier;
 
 /**
  * A {@link Linear} block on a batch of vectors, {@code z = x W^T + b}.
@@ -59,6 +60,11 @@ final class LinearLayer extends LeafLayer implements RowMap {
     /** {@inheritDoc} */
     @Override
     ColumnSet transpose(ColumnSet columns) {
+        if (columns instanceof DenseColumns) {
+            DenseColumns dense = (DenseColumns) columns;
+            NDArray values = dense.getValues().matMul(weightArray);
+            return new DenseColumns(values, dense.getSigns(), inputFeatures);
+        }
         return columns.map(this, inputFeatures);
     }
 
@@ -70,7 +76,7 @@ final class LinearLayer extends LeafLayer implements RowMap {
 
     /** {@inheritDoc} */
     @Override
-    public NDArray applyToIdentity(NDArray identityRows, long offset, long count) {
+    public NDArray applyToIdentity(Supplier<NDArray> identityRows, long offset, long count) {
         return weightArray.get(new NDIndex("{}:{}", offset, offset + count));
     }
 
@@ -100,14 +106,13 @@ final class LinearLayer extends LeafLayer implements RowMap {
 
     /** {@inheritDoc} */
     @Override
-    long workElements(ColumnSet columns, boolean transposing) {
+    long workElements(ColumnSet columns, long count, boolean transposing) {
         long outputs = columns.getFeatureCount();
         long inputs = inputFeatures.size();
-        long count = columns.getColumnCount();
         long batch = columns.getBatchSize();
-        long work = columns.elementCount();
+        long work = columns.elementCount(count);
         if (columns instanceof DenseColumns) {
-            work += columns.denseElements();
+            work += columns.denseElements(count);
         } else {
             work += batch * count + count * outputs + batch * outputs;
         }

@@ -6,10 +6,16 @@ import ai.djl.ndarray.types.Shape;
 /**
  * The first and second derivatives of a DJL loss with respect to the model's predictions, with
  * DJL's mean reduction included.
+ *
+ * <p>{@link #evaluate(NDArray, NDArray)} takes the predictions and labels; the value, the gradient
+ * and the factor are computed when first asked for, since a method may not need all of them.
  */
 abstract class LossCurvature {
 
     private final String description;
+    private NDArray predictions;
+    private NDArray labels;
+    private long totalBatch;
 
     /**
      * Creates the curvature of a loss.
@@ -30,12 +36,53 @@ abstract class LossCurvature {
     }
 
     /**
-     * Computes and caches what the other methods return.
+     * Takes the predictions and labels the other methods work on.
      *
-     * @param predictions the model's output
-     * @param labels the labels
+     * @param predictions the model's output for some samples of a batch
+     * @param labels their labels
+     * @param totalBatch the number of samples of the whole batch, whose mean the loss takes
      */
-    abstract void evaluate(NDArray predictions, NDArray labels);
+    void evaluate(NDArray predictions, NDArray labels, long totalBatch) {
+        this.predictions = predictions;
+        this.labels = labels;
+        this.totalBatch = totalBatch;
+    }
+
+    /**
+     * Returns the number of samples of the whole batch.
+     *
+     * @return the batch size the mean divides by
+     */
+    final long getTotalBatch() {
+        return totalBatch;
+    }
+
+    /**
+     * Returns the number of elements of the whole batch's predictions, over which the mean of an
+     * elementwise loss is taken.
+     *
+     * @return the element count
+     */
+    final double totalElements() {
+        return (double) totalBatch * featureCount();
+    }
+
+    final NDArray getPredictions() {
+        return predictions;
+    }
+
+    final NDArray getLabels() {
+        return labels;
+    }
+
+    /**
+     * Returns the labels in the predictions' shape and data type.
+     *
+     * @return the labels as targets
+     */
+    final NDArray targets() {
+        return labels.reshape(predictions.getShape()).toType(predictions.getDataType(), false);
+    }
 
     /**
      * Returns the loss as these rules see it, to compare with DJL's own value.
@@ -61,22 +108,18 @@ abstract class LossCurvature {
     /**
      * Returns the per-sample feature shape of the predictions.
      *
-     * @param predictions the predictions
      * @return the shape without the batch axis
      */
-    static Shape features(NDArray predictions) {
+    final Shape features() {
         return predictions.getShape().slice(1);
     }
 
     /**
-     * Returns an array of the shape of {@code like} holding a float loss weight as the engine
-     * applies it in {@code array.mul(weight)}.
+     * Returns the number of predictions per sample.
      *
-     * @param like the shape and data type
-     * @param weight the weight
-     * @return the weights
+     * @return the feature count
      */
-    static NDArray weights(NDArray like, float weight) {
-        return like.onesLike().mul(weight);
+    final long featureCount() {
+        return features().size();
     }
 }

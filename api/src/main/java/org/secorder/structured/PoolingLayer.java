@@ -82,12 +82,11 @@ final class PoolingLayer extends LeafLayer implements SampleMap {
 
     /** {@inheritDoc} */
     @Override
-    long workElements(ColumnSet columns, boolean transposing) {
+    long workElements(ColumnSet columns, long count, boolean transposing) {
         if (!transposing) {
-            return columns.elementCount();
+            return columns.elementCount(count);
         }
-        return columns.elementCount()
-                + columns.getBatchSize() * columns.getColumnCount() * columnElements();
+        return columns.elementCount(count) + columns.getBatchSize() * count * columnElements();
     }
 
     /** {@inheritDoc} */

@@ -27,6 +27,9 @@ import org.secorder.engine.SecondOrderEngine;
  */
 final class Propagation {
 
+    /** The most bytes of columns a chunk holds at once, for speed, whatever the budget. */
+    static final long WORKING_SET_BYTES = 16L << 20;
+
     private final NDManager manager;
     private final SecondOrderEngine engine;
     private final MemoryMeter meter;
@@ -64,10 +67,6 @@ final class Propagation {
         this.bytesPerElement = dataType.getNumOfBytes();
         this.accumulators = new Accumulators(manager, perSample, batchSize);
         this.parameterStore = new ParameterStore(manager, false);
-    }
-
-    NDManager getManager() {
-        return manager;
     }
 
     SecondOrderEngine getEngine() {
@@ -122,14 +121,22 @@ final class Propagation {
     }
 
     /**
-     * Returns how many columns fit the budget when each needs a number of elements.
+     * Returns how many columns fit a chunk when the chunk needs {@code fixed + k * perColumn}
+     * elements at once for {@code k} columns.
      *
-     * @param elementsPerColumn the elements one column needs at once
+     * <p>A chunk stays within the memory budget, and also within {@value #WORKING_SET_BYTES} bytes:
+     * larger chunks are not faster, since the C allocator maps every very large temporary afresh
+     * from the system (measured here: an elementwise product of 64 MB took hundreds of times longer
+     * than one of 16 MB), while smaller ones are reused.
+     *
+     * @param fixed the elements needed whatever the number of columns
+     * @param perColumn the elements each column adds
      * @return the number of columns per chunk, at least 1
      */
-    long columnsWithinBudget(long elementsPerColumn) {
-        long bytesPerColumn = Math.max(1, elementsPerColumn * bytesPerElement);
-        return Math.max(1, meter.getBudgetBytes() / bytesPerColumn);
+    long columnsWithinLimit(long fixed, long perColumn) {
+        long limit = Math.min(meter.getBudgetBytes(), WORKING_SET_BYTES) / bytesPerElement;
+        long available = limit - fixed;
+        return Math.max(1, available / Math.max(1, perColumn));
     }
 
     /**

@@ -57,8 +57,8 @@ final class ReshapeLayer extends LeafLayer {
 
     /** {@inheritDoc} */
     @Override
-    long workElements(ColumnSet columns, boolean transposing) {
-        return columns.elementCount();
+    long workElements(ColumnSet columns, long count, boolean transposing) {
+        return columns.elementCount(count);
     }
 
     /** {@inheritDoc} */

@@ -1,6 +1,7 @@
 package org.secorder.structured;
 
 import ai.djl.ndarray.NDArray;
+import java.util.function.Supplier;
 
 /**
  * A linear map shared by all samples, applied to a batch of rows: the transposed Jacobian of a
@@ -20,12 +21,12 @@ interface RowMap {
      * Applies the map to the rows {@code offset .. offset + count - 1} of the identity matrix of
      * the output features; implementations override this where the answer is at hand.
      *
-     * @param identityRows those rows of the identity, {@code (count, outputFeatures...)}
+     * @param identityRows makes those rows of the identity, {@code (count, outputFeatures...)}
      * @param offset the first row
      * @param count the number of rows
      * @return the batch {@code (count, inputFeatures...)}
      */
-    default NDArray applyToIdentity(NDArray identityRows, long offset, long count) {
-        return apply(identityRows);
+    default NDArray applyToIdentity(Supplier<NDArray> identityRows, long offset, long count) {
+        return apply(identityRows.get());
     }
 }

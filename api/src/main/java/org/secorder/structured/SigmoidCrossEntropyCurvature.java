@@ -11,9 +11,6 @@ import ai.djl.nn.Activation;
 final class SigmoidCrossEntropyCurvature extends LossCurvature {
 
     private final float weight;
-    private NDArray value;
-    private NDArray gradient;
-    private ColumnSet factor;
 
     /**
      * Creates the curvature of a {@code SigmoidBinaryCrossEntropyLoss} on logits.
@@ -27,47 +24,34 @@ final class SigmoidCrossEntropyCurvature extends LossCurvature {
 
     /** {@inheritDoc} */
     @Override
-    void evaluate(NDArray predictions, NDArray labels) {
-        NDArray target =
-                labels.reshape(predictions.getShape()).toType(predictions.getDataType(), false);
-        double count = predictions.size();
-        NDArray weights = weights(predictions, weight);
-        NDArray elementwise =
-                Activation.relu(predictions)
-                        .sub(predictions.mul(target))
-                        .add(Activation.softPlus(predictions.abs().neg()));
-        value = elementwise.mul(weight).mean();
-        NDArray probabilities = Activation.sigmoid(predictions);
-        gradient = probabilities.sub(target).mul(weights).div(count);
-        long batch = predictions.getShape().get(0);
-        NDArray coefficients =
-                probabilities
-                        .mul(probabilities.neg().add(1))
-                        .mul(weights)
-                        .div(count)
-                        .reshape(batch, -1);
-        factor =
-                DiagonalColumns.of(
-                        coefficients.abs().sqrt(),
-                        weight < 0 ? weights.sign().reshape(batch, -1) : null,
-                        features(predictions));
-    }
-
-    /** {@inheritDoc} */
-    @Override
     NDArray value() {
-        return value;
+        NDArray x = getPredictions();
+        NDArray elementwise =
+                Activation.relu(x).sub(x.mul(targets())).add(Activation.softPlus(x.abs().neg()));
+        return elementwise.mul(weight).mean();
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray gradient() {
-        return gradient;
+        NDArray x = getPredictions();
+        return Activation.sigmoid(x).sub(targets()).mul(weight / totalElements());
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet factor() {
-        return factor;
+        NDArray x = getPredictions();
+        long batch = x.getShape().get(0);
+        NDArray probabilities = Activation.sigmoid(x);
+        double coefficient = Math.abs((double) weight) / totalElements();
+        NDArray scales =
+                probabilities
+                        .mul(probabilities.neg().add(1))
+                        .mul(coefficient)
+                        .sqrt()
+                        .reshape(batch, featureCount());
+        NDArray signs = weight < 0 ? scales.onesLike().neg() : null;
+        return DiagonalColumns.of(scales, signs, features());
     }
 }

@@ -9,8 +9,8 @@ import ai.djl.ndarray.types.Shape;
  * index) or dense (one-hot or soft) labels.
  *
  * <p>On logits, each sample's Hessian is {@code t w / N (diag(p) - p p^T)}, {@code t} the sum of
- * its label, with the signed square root {@code sqrt(t w / N) (diag(sqrt p) - p sqrt(p)^T)}: one
- * column per class. On log-probabilities ({@code fromLogit=false}) the loss is linear.
+ * its label, a matrix of rank {@code C - 1} with a signed square root of {@code C - 1} columns (see
+ * {@link SoftmaxRoot}). On log-probabilities ({@code fromLogit=false}) the loss is linear.
  */
 final class SoftmaxCrossEntropyCurvature extends LossCurvature {
 
@@ -18,9 +18,8 @@ final class SoftmaxCrossEntropyCurvature extends LossCurvature {
     private final int classAxis;
     private final boolean sparseLabel;
     private final boolean fromLogit;
-    private NDArray value;
-    private NDArray gradient;
-    private ColumnSet factor;
+    private NDArray target;
+    private NDArray probabilities;
 
     /**
      * Creates the curvature of a {@code SoftmaxCrossEntropyLoss}.
@@ -50,7 +49,7 @@ final class SoftmaxCrossEntropyCurvature extends LossCurvature {
 
     /** {@inheritDoc} */
     @Override
-    void evaluate(NDArray predictions, NDArray labels) {
+    void evaluate(NDArray predictions, NDArray labels, long totalBatch) {
         Shape shape = predictions.getShape();
         if (shape.dimension() != 2 || Math.floorMod(classAxis, 2) != 1) {
             throw new UnsupportedOperationException(
@@ -60,57 +59,80 @@ final class SoftmaxCrossEntropyCurvature extends LossCurvature {
                             + ": the structured method supports (batch, classes) predictions"
                             + " with the classes on axis 1 (or -1)");
         }
-        long batch = shape.get(0);
-        int classes = Math.toIntExact(shape.get(1));
-        DataType type = predictions.getDataType();
-        NDArray target;
-        if (sparseLabel) {
-            target = labels.reshape(batch).toType(DataType.INT64, false).oneHot(classes, type);
-        } else {
-            target = labels.reshape(shape).toType(type, false);
+        super.evaluate(predictions, labels, totalBatch);
+        target = null;
+        probabilities = null;
+    }
+
+    private long batch() {
+        return getPredictions().getShape().get(0);
+    }
+
+    private int classes() {
+        return Math.toIntExact(getPredictions().getShape().get(1));
+    }
+
+    private NDArray target() {
+        if (target == null) {
+            DataType type = getPredictions().getDataType();
+            if (sparseLabel) {
+                NDArray indices = getLabels().reshape(batch()).toType(DataType.INT64, false);
+                target = indices.oneHot(classes(), type);
+            } else {
+                target = targets();
+            }
         }
-        NDArray weights = weights(predictions, weight);
-        if (!fromLogit) {
-            value = predictions.mul(target).sum(new int[] {1}).neg().mul(weight).mean();
-            gradient = target.mul(weights).div(-batch);
-            factor = null;
-            return;
+        return target;
+    }
+
+    private NDArray probabilities() {
+        if (probabilities == null) {
+            probabilities = getPredictions().softmax(1);
         }
-        NDArray logProbabilities = predictions.logSoftmax(1);
-        NDArray probabilities = logProbabilities.exp();
-        NDArray totals = target.sum(new int[] {1}, true);
-        value = logProbabilities.mul(target).sum(new int[] {1}).neg().mul(weight).mean();
-        gradient = probabilities.mul(totals).sub(target).mul(weights).div(batch);
-        NDArray coefficients = totals.mul(weights.get(":, 0:1")).div(batch);
-        NDArray roots = probabilities.sqrt();
-        NDArray diagonal =
-                predictions
-                        .getManager()
-                        .eye(classes, classes, 0, type)
-                        .expandDims(0)
-                        .mul(roots.expandDims(1));
-        NDArray values = diagonal.sub(roots.expandDims(2).mul(probabilities.expandDims(1)));
-        values = values.mul(coefficients.abs().sqrt().expandDims(2));
-        NDArray signs =
-                weight < 0 || !sparseLabel ? coefficients.sign().mul(target.onesLike()) : null;
-        factor = new DenseColumns(values, signs, new Shape(classes));
+        return probabilities;
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray value() {
-        return value;
+        NDArray logProbabilities = fromLogit ? getPredictions().logSoftmax(1) : getPredictions();
+        return logProbabilities.mul(target()).sum(new int[] {1}).neg().mul(weight).mean();
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray gradient() {
-        return gradient;
+        double scale = (double) weight / getTotalBatch();
+        if (!fromLogit) {
+            return target().mul(-scale);
+        }
+        NDArray weighted =
+                sparseLabel
+                        ? probabilities()
+                        : probabilities().mul(target().sum(new int[] {1}, true));
+        return weighted.sub(target()).mul(scale);
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet factor() {
-        return factor;
+        if (!fromLogit || classes() == 1) {
+            return null;
+        }
+        double scale = Math.abs((double) weight) / getTotalBatch();
+        NDArray values;
+        NDArray signs = null;
+        if (sparseLabel) {
+            values = SoftmaxRoot.of(probabilities(), Math.sqrt(scale));
+            if (weight < 0) {
+                signs = values.get(":, :, 0").onesLike().neg();
+            }
+        } else {
+            NDArray root = SoftmaxRoot.of(probabilities(), 1);
+            NDArray coefficients = target().sum(new int[] {1}, true).mul(weight < 0 ? -1 : 1);
+            values = root.mul(coefficients.abs().mul(scale).sqrt().expandDims(2));
+            signs = coefficients.sign().mul(values.get(":, :, 0").onesLike());
+        }
+        return new DenseColumns(values, signs, new Shape(classes()));
     }
 }

@@ -1,14 +1,15 @@
 package org.secorder.structured;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
 
-/** DJL's {@code L2Loss}: {@code weight * mean((label - prediction)^2)} over all elements. */
+/**
+ * DJL's {@code L2Loss}: {@code weight * mean((label - prediction)^2)} over all elements, whose
+ * per-sample Hessian is {@code 2 weight / count} times the identity.
+ */
 final class SquaredErrorCurvature extends LossCurvature {
 
     private final float weight;
-    private NDArray value;
-    private NDArray gradient;
-    private ColumnSet factor;
 
     /**
      * Creates the curvature of an {@code L2Loss}.
@@ -22,38 +23,29 @@ final class SquaredErrorCurvature extends LossCurvature {
 
     /** {@inheritDoc} */
     @Override
-    void evaluate(NDArray predictions, NDArray labels) {
-        NDArray target =
-                labels.reshape(predictions.getShape()).toType(predictions.getDataType(), false);
-        NDArray difference = predictions.sub(target);
-        double count = predictions.size();
-        NDArray weights = weights(predictions, weight);
-        value = difference.square().mul(weight).mean();
-        gradient = difference.mul(weights).mul(2 / count);
-        long batch = predictions.getShape().get(0);
-        NDArray coefficients = weights.mul(2 / count).reshape(batch, -1);
-        factor =
-                DiagonalColumns.of(
-                        coefficients.abs().sqrt(),
-                        weight < 0 ? coefficients.sign() : null,
-                        features(predictions));
-    }
-
-    /** {@inheritDoc} */
-    @Override
     NDArray value() {
-        return value;
+        return getPredictions().sub(targets()).square().mul(weight).mean();
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray gradient() {
-        return gradient;
+        NDArray predictions = getPredictions();
+        return predictions.sub(targets()).mul(2.0 * weight / totalElements());
     }
 
     /** {@inheritDoc} */
     @Override
     ColumnSet factor() {
-        return factor;
+        NDArray predictions = getPredictions();
+        long batch = predictions.getShape().get(0);
+        double coefficient = 2.0 * weight / totalElements();
+        NDArray scales =
+                predictions
+                        .getManager()
+                        .full(new Shape(batch, featureCount()), 1f, predictions.getDataType())
+                        .mul(Math.sqrt(Math.abs(coefficient)));
+        NDArray signs = weight < 0 ? scales.onesLike().neg() : null;
+        return DiagonalColumns.of(scales, signs, features());
     }
 }

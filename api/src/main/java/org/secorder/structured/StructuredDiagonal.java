@@ -24,8 +24,22 @@ import org.secorder.engine.SecondOrderEngines;
  * own. A parameter of a block that is linear in it gets {@code sum_n sum_c sign_c (J^T s_c)^2}. The
  * generalized Gauss-Newton diagonal is the same propagation without the activation columns.
  *
- * <p>Every rule is explicit arithmetic on DJL's first-order operators, the same on every engine;
- * columns are processed in chunks so that they fit a memory budget.
+ * <p>Every rule is explicit arithmetic on DJL's operators, the same on every engine, with no
+ * autograd at all except for DJL's pooling blocks: they keep their window settings inside a lambda,
+ * so their vector-Jacobian products come from the engine's first-order autograd. Smooth activations
+ * add one signed column set each (not a positive and a negative copy); such diagonal sets stay
+ * factored, {@code scale[n, c] * mixing[c, i] * factor[n, i]} with the mixing matrix shared by all
+ * samples, until a per-sample factor meets a block that mixes features; columns are processed in
+ * chunks, and a wide network in slices of samples, so that the columns held at once fit a memory
+ * budget.
+ *
+ * <p>Supported blocks: {@code SequentialBlock}, {@code ParallelBlock} summing its branches
+ * (residual blocks), {@code Linear} on {@code (batch, features)}, {@code Conv1d}/{@code
+ * Conv2d}/{@code Conv3d}, DJL's activation blocks, its max and average pooling blocks, flatten,
+ * reshape and identity blocks, and {@code BatchNorm} and {@code Dropout} in inference mode.
+ * Supported losses: {@code L2Loss}, {@code L1Loss}, {@code SoftmaxCrossEntropyLoss} and {@code
+ * SigmoidBinaryCrossEntropyLoss} on logits, each with DJL's mean reduction. Anything else is
+ * refused with an {@link UnsupportedOperationException} that names it and lists what is supported.
  */
 public final class StructuredDiagonal {
 
@@ -34,14 +48,33 @@ public final class StructuredDiagonal {
     /**
      * Returns whether every block of a model and the loss are supported, in inference mode.
      *
+     * <p>What depends on the data is only checked by {@code compute}: the rank of a {@code Linear}
+     * block's input, the shape of a cross-entropy's predictions.
+     *
      * @param model the model
      * @param loss the loss
      * @return whether {@link #compute} can handle them
      */
     public static boolean supports(Block model, Loss loss) {
+        return supports(model, loss, false);
+    }
+
+    /**
+     * Returns whether every block of a model and the loss are supported in a mode: in training
+     * mode, {@code BatchNorm} and {@code Dropout} are not.
+     *
+     * <p>What depends on the data is only checked by {@code compute}: the rank of a {@code Linear}
+     * block's input, the shape of a cross-entropy's predictions.
+     *
+     * @param model the model
+     * @param loss the loss
+     * @param training whether the model runs in training mode
+     * @return whether {@link #compute} can handle them
+     */
+    public static boolean supports(Block model, Loss loss, boolean training) {
         try (NDManager manager = NDManager.newBaseManager()) {
             LossCurvatures.of(loss);
-            LayerFactory.build(model, manager, false);
+            LayerFactory.build(model, manager, training);
             return true;
         } catch (UnsupportedOperationException e) {
             return false;
@@ -133,25 +166,12 @@ public final class StructuredDiagonal {
             RecordingScope recording = engine.recording(false);
             RecordingScope mode = engine.trainingMode(training);
             try {
-                LossCurvature curvature = LossCurvatures.of(loss);
                 Layer root = LayerFactory.build(model, work, training);
-                long batch = input.getShape().get(0);
-                Propagation propagation =
-                        new Propagation(
-                                work,
-                                engine,
-                                meter,
-                                perSample,
-                                batch,
-                                training,
-                                input.getDataType());
-                for (NDArray array : callerArrays) {
-                    propagation.keep(array);
-                }
-                NDArray predictions = root.forward(propagation, input);
-                LossCheck.evaluate(curvature, loss, predictions, target);
-                run(root, curvature, propagation, ggn);
-                return propagation.getAccumulators().results(entries, results);
+                List<NDArray> parameters = callerArrays.subList(0, entries.size());
+                Computation computation =
+                        new Computation(
+                                root, loss, engine, meter, ggn, perSample, training, parameters);
+                return computation.run(input, target, entries, work, results);
             } finally {
                 try {
                     mode.close();
@@ -162,24 +182,17 @@ public final class StructuredDiagonal {
         }
     }
 
-    private static void run(
-            Layer root, LossCurvature curvature, Propagation propagation, boolean ggn) {
-        if (!ggn && root.hasCurvature()) {
-            root.backward(propagation.keep(curvature.gradient()), false);
-        }
-        ColumnSet lossColumns = curvature.factor();
-        if (lossColumns != null) {
-            propagation.run(() -> lossColumns, new Entry(root));
-        }
-        if (!ggn) {
-            root.spawn(Continuation.NONE);
-        }
-    }
-
     private static NDArray single(NDList list, String name) {
-        if (list == null || list.size() != 1) {
-            throw new IllegalArgumentException(
-                    name + " must hold exactly one array for the structured method");
+        if (list == null || list.isEmpty()) {
+            throw new IllegalArgumentException(name + " must hold an array");
+        }
+        if (list.size() != 1) {
+            throw new UnsupportedOperationException(
+                    "The structured Hessian diagonal supports models of one input and one label"
+                            + " array, but "
+                            + name
+                            + " holds "
+                            + list.size());
         }
         NDArray array = list.head();
         if (array.getShape().dimension() == 0) {
@@ -200,27 +213,5 @@ public final class StructuredDiagonal {
             }
         }
         return unique.toArray(new NDArray[0]);
-    }
-
-    /** Propagates columns at the model's output through the whole model. */
-    private static final class Entry implements Continuation {
-
-        private final Layer root;
-
-        Entry(Layer root) {
-            this.root = root;
-        }
-
-        /** {@inheritDoc} */
-        @Override
-        public boolean isNeeded() {
-            return true;
-        }
-
-        /** {@inheritDoc} */
-        @Override
-        public void accept(ColumnSet columns) {
-            root.propagate(columns, Continuation.NONE);
-        }
     }
 }

@@ -69,7 +69,7 @@ final class SumLayer extends Layer {
     void propagate(ColumnSet columns, Continuation next) {
         long count = columns.getColumnCount();
         long perColumn = (branches.size() + 2) * columns.getBatchSize() * columnElements();
-        long perChunk = propagation.columnsWithinBudget(perColumn);
+        long perChunk = propagation.columnsWithinLimit(columns.elementCount(0), perColumn);
         if (perChunk < count && propagation.canSplit()) {
             propagation.forEachChunk(columns, perChunk, chunk -> propagateWhole(chunk, next));
         } else {

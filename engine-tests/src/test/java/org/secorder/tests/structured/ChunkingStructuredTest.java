@@ -21,7 +21,10 @@ import org.testng.annotations.Test;
  */
 public class ChunkingStructuredTest {
 
-    /** One column per chunk gives the diagonal of one chunk for all, and the exact diagonal. */
+    /**
+     * A budget of one byte, which runs every sample and every column on its own, gives the same
+     * diagonal as an ample budget, and the exact one.
+     */
     @Test
     public void singleColumnChunksGiveExactDiagonal() {
         try (NDManager manager = NDManager.newBaseManager()) {
@@ -59,11 +62,30 @@ public class ChunkingStructuredTest {
             long budget = 16 * 40 * 8 * 3 * 8;
             MemoryMeter meter = new MemoryMeter(budget);
             NDArray[] chunked = compute(model, loss, input, labels, meter);
-            Assert.assertTrue(meter.getPeakBytes() > 0, "the meter saw the columns");
             Assert.assertTrue(
                     meter.getPeakBytes() <= budget,
                     "peak " + meter.getPeakBytes() + " bytes over the budget " + budget);
-            NDArray[] whole = compute(model, loss, input, labels, new MemoryMeter(256L << 20));
+            MemoryMeter unlimited = new MemoryMeter(256L << 20);
+            NDArray[] whole = compute(model, loss, input, labels, unlimited);
+            Assert.assertTrue(
+                    unlimited.getPeakBytes() > budget,
+                    "without the budget the columns take "
+                            + unlimited.getPeakBytes()
+                            + " bytes, so the budget made a difference");
+            Fixtures.assertMatches(chunked, whole, 1e-12);
+        }
+    }
+
+    /** Per-sample diagonals are the same whether samples and columns are chunked or not. */
+    @Test
+    public void perSampleDiagonalsDoNotDependOnChunking() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(deepModel(), manager, Networks.vectors(), 95);
+            NDArray input = Fixtures.normal(manager, 96, Networks.vectors());
+            NDArray labels = Fixtures.classes(manager, 5, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] chunked = perSample(model, loss, input, labels, new MemoryMeter(1));
+            NDArray[] whole = perSample(model, loss, input, labels, new MemoryMeter(256L << 20));
             Fixtures.assertMatches(chunked, whole, 1e-12);
         }
     }
@@ -82,6 +104,20 @@ public class ChunkingStructuredTest {
                 .add(Networks.sum(branch, Blocks.identityBlock()))
                 .add(Activation.tanhBlock())
                 .add(Networks.linear(3));
+    }
+
+    private static NDArray[] perSample(
+            Block model, Loss loss, NDArray input, NDArray labels, MemoryMeter meter) {
+        return StructuredDiagonal.compute(
+                model,
+                loss,
+                new NDList(input),
+                new NDList(labels),
+                false,
+                true,
+                false,
+                meter,
+                input.getManager());
     }
 
     private static NDArray[] compute(
