@@ -240,10 +240,11 @@ public final class HessianDiagonal {
         callerArrays.addAll(inputs);
         callerArrays.addAll(targets);
         Method resolved = resolve(model, loss);
+        String lossSource = "loss.evaluate(targets, predictions)";
         DiagonalSource source;
         if (resolved == Method.STRUCTURED || resolved == Method.GGN) {
             boolean ggn = resolved == Method.GGN;
-            source =
+            DiagonalSource structured =
                     (variables, work) ->
                             StructuredDiagonal.compute(
                                     model,
@@ -255,14 +256,19 @@ public final class HessianDiagonal {
                                     training,
                                     memoryBudget,
                                     work);
-        } else {
             source =
-                    byDifferentiation(
-                            resolved,
-                            func,
-                            "loss.evaluate(targets, predictions)",
-                            callerArrays,
-                            parameters);
+                    method == Method.AUTO
+                            ? fallingBack(
+                                    structured,
+                                    byDifferentiation(
+                                            Method.AUTOGRAD,
+                                            func,
+                                            lossSource,
+                                            callerArrays,
+                                            parameters))
+                            : structured;
+        } else {
+            source = byDifferentiation(resolved, func, lossSource, callerArrays, parameters);
         }
         if (!training) {
             return diagonal(source, engine, parameters, names, callerArrays);
@@ -291,9 +297,24 @@ public final class HessianDiagonal {
         if (method != Method.AUTO) {
             return method;
         }
-        return !createGraph && StructuredDiagonal.supports(model, loss)
+        return !createGraph && StructuredDiagonal.supports(model, loss, training)
                 ? Method.STRUCTURED
                 : Method.AUTOGRAD;
+    }
+
+    /**
+     * What {@link Method#AUTO} runs once it picked {@link Method#STRUCTURED}: some limits (a {@code
+     * Linear} block on inputs of rank above 2, say) show only in the data, and then the exact
+     * double backward takes over.
+     */
+    private static DiagonalSource fallingBack(DiagonalSource structured, DiagonalSource autograd) {
+        return (active, work) -> {
+            try {
+                return structured.compute(active, work);
+            } catch (UnsupportedOperationException e) {
+                return autograd.compute(active, work);
+            }
+        };
     }
 
     /** Diagonals of every parameter from the differentiation methods, which see only a loss. */
