@@ -239,9 +239,33 @@ public final class HessianDiagonal {
         List<NDArray> callerArrays = new ArrayList<>(List.of(parameters));
         callerArrays.addAll(inputs);
         callerArrays.addAll(targets);
+        DiagonalSource source =
+                modelSource(model, loss, inputs, targets, func, callerArrays, parameters);
+        if (!training) {
+            return diagonal(source, engine, parameters, names, callerArrays);
+        }
+        // Training-mode layers such as BatchNorm update running statistics in every forward pass.
+        try (ParameterSnapshot snapshot =
+                new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
+            try {
+                return diagonal(source, engine, parameters, names, callerArrays);
+            } finally {
+                snapshot.restore();
+            }
+        }
+    }
+
+    /** Picks how a model's diagonals are computed. */
+    private DiagonalSource modelSource(
+            Block model,
+            Loss loss,
+            NDList inputs,
+            NDList targets,
+            Supplier<NDArray> func,
+            List<NDArray> callerArrays,
+            NDArray[] parameters) {
         Method resolved = resolve(model, loss);
         String lossSource = "loss.evaluate(targets, predictions)";
-        DiagonalSource source;
         if (resolved == Method.STRUCTURED || resolved == Method.GGN) {
             boolean ggn = resolved == Method.GGN;
             DiagonalSource structured =
@@ -256,32 +280,14 @@ public final class HessianDiagonal {
                                     training,
                                     memoryBudget,
                                     work);
-            source =
-                    method == Method.AUTO
-                            ? fallingBack(
-                                    structured,
-                                    byDifferentiation(
-                                            Method.AUTOGRAD,
-                                            func,
-                                            lossSource,
-                                            callerArrays,
-                                            parameters))
-                            : structured;
-        } else {
-            source = byDifferentiation(resolved, func, lossSource, callerArrays, parameters);
+            return method == Method.AUTO
+                    ? fallingBack(
+                            structured,
+                            byDifferentiation(
+                                    Method.AUTOGRAD, func, lossSource, callerArrays, parameters))
+                    : structured;
         }
-        if (!training) {
-            return diagonal(source, engine, parameters, names, callerArrays);
-        }
-        // Training-mode layers such as BatchNorm update running statistics in every forward pass.
-        try (ParameterSnapshot snapshot =
-                new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
-            try {
-                return diagonal(source, engine, parameters, names, callerArrays);
-            } finally {
-                snapshot.restore();
-            }
-        }
+        return byDifferentiation(resolved, func, lossSource, callerArrays, parameters);
     }
 
     /**
