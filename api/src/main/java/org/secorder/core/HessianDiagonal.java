@@ -187,7 +187,8 @@ public final class HessianDiagonal {
         }
         List<NDArray> callerArrays = new ArrayList<>(List.of(parameters));
         SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
-        DiagonalSource source = byDifferentiation(method, func, "func", callerArrays, parameters);
+        DiagonalSource source =
+                byDifferentiation(engine, method, func, "func", callerArrays, parameters);
         return diagonal(source, engine, parameters, names, callerArrays);
     }
 
@@ -240,7 +241,7 @@ public final class HessianDiagonal {
         callerArrays.addAll(inputs);
         callerArrays.addAll(targets);
         DiagonalSource source =
-                modelSource(model, loss, inputs, targets, func, callerArrays, parameters);
+                modelSource(engine, model, loss, inputs, targets, func, callerArrays, parameters);
         if (!training) {
             return diagonal(source, engine, parameters, names, callerArrays);
         }
@@ -257,6 +258,7 @@ public final class HessianDiagonal {
 
     /** Picks how a model's diagonals are computed. */
     private DiagonalSource modelSource(
+            SecondOrderEngine engine,
             Block model,
             Loss loss,
             NDList inputs,
@@ -284,10 +286,15 @@ public final class HessianDiagonal {
                     ? fallingBack(
                             structured,
                             byDifferentiation(
-                                    Method.AUTOGRAD, func, lossSource, callerArrays, parameters))
+                                    engine,
+                                    Method.AUTOGRAD,
+                                    func,
+                                    lossSource,
+                                    callerArrays,
+                                    parameters))
                     : structured;
         }
-        return byDifferentiation(resolved, func, lossSource, callerArrays, parameters);
+        return byDifferentiation(engine, resolved, func, lossSource, callerArrays, parameters);
     }
 
     /**
@@ -325,14 +332,13 @@ public final class HessianDiagonal {
 
     /** Diagonals of every parameter from the differentiation methods, which see only a loss. */
     private DiagonalSource byDifferentiation(
+            SecondOrderEngine engine,
             Method resolved,
             Supplier<NDArray> func,
             String lossSource,
             List<NDArray> callerArrays,
             NDArray[] parameters) {
-        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
-        return (active, work) -> {
-            int[] indices = active.stream().mapToInt(Integer::intValue).toArray();
+        return (indices, work) -> {
             NDArray[] variables = new NDArray[indices.length];
             for (int k = 0; k < indices.length; k++) {
                 variables[k] = parameters[indices[k]];
@@ -364,10 +370,12 @@ public final class HessianDiagonal {
         if (scales != null) {
             callerArrays.addAll(List.of(scales));
         }
-        List<Integer> active = new ArrayList<>();
+        boolean[] active = new boolean[parameters.length];
+        int activeCount = 0;
         for (int i = 0; i < parameters.length; i++) {
-            if (parameters[i].hasGradient()) {
-                active.add(i);
+            active[i] = parameters[i].hasGradient();
+            if (active[i]) {
+                activeCount++;
             } else if (strict) {
                 throw new IllegalArgumentException(
                         "strict: parameter "
@@ -380,23 +388,21 @@ public final class HessianDiagonal {
             owners[i] = parameters[i].getManager();
         }
         try (NDManager work = owners[0].newSubManager()) {
+            int[] indices = new int[activeCount];
+            for (int i = 0, k = 0; i < parameters.length; i++) {
+                if (active[i]) {
+                    indices[k++] = i;
+                }
+            }
             NDArray[] diagonals =
-                    active.isEmpty()
+                    activeCount == 0
                             ? new NDArray[parameters.length]
-                            : source.compute(active, work);
+                            : source.compute(indices, work);
             NDList result = new NDList(parameters.length);
             RecordingScope recording = engine.recording(createGraph);
             try {
                 for (int i = 0; i < parameters.length; i++) {
-                    result.add(
-                            finish(
-                                    diagonals[i],
-                                    parameters,
-                                    i,
-                                    active.contains(i),
-                                    names,
-                                    scales,
-                                    work));
+                    result.add(finish(diagonals[i], parameters, i, active[i], names, scales, work));
                 }
             } finally {
                 recording.close();
