@@ -83,14 +83,45 @@ final class DenseColumns extends ColumnSet {
         for (int i = 2; i < squares.getShape().dimension(); i++) {
             weights = weights.expandDims(i);
         }
-        return squares.mul(weights).sum(new int[] {1});
+        NDArray weighted = squares.mul(weights);
+        NDArray sum = weighted.sum(new int[] {1});
+        weighted.close();
+        return sum;
+    }
+
+    /**
+     * Returns the values times a matrix, {@code (N, K, d) x (d, m)}, without keeping the values
+     * when they are made here: the product is usually their only use.
+     *
+     * @param matrix {@code (d, m)}
+     * @return {@code (N, K, m)}
+     */
+    NDArray matMul(NDArray matrix) {
+        if (values != null) {
+            return values.matMul(matrix);
+        }
+        NDArray scaled = base.mul(factor.expandDims(1));
+        NDArray product = scaled.matMul(matrix);
+        scaled.close();
+        return product;
     }
 
     /** {@inheritDoc} */
     @Override
     NDArray diagonal() {
-        NDArray diagonal = signedColumnSum(base.square());
-        return factor == null ? diagonal : diagonal.mul(factor.square());
+        // the (N, K, d) squares are the largest temporary here: freed at once, so that the
+        // allocator reuses their memory for the next one instead of growing the heap
+        NDArray squares = base.square();
+        NDArray diagonal = signedColumnSum(squares);
+        squares.close();
+        if (factor == null) {
+            return diagonal;
+        }
+        NDArray factorSquares = factor.square();
+        NDArray scaled = diagonal.mul(factorSquares);
+        factorSquares.close();
+        diagonal.close();
+        return scaled;
     }
 
     /** {@inheritDoc} */

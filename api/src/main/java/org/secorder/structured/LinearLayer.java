@@ -62,7 +62,7 @@ final class LinearLayer extends LeafLayer implements RowMap {
     ColumnSet transpose(ColumnSet columns) {
         if (columns instanceof DenseColumns) {
             DenseColumns dense = (DenseColumns) columns;
-            NDArray values = dense.getValues().matMul(weightArray);
+            NDArray values = dense.matMul(weightArray);
             return new DenseColumns(values, dense.getSigns(), inputFeatures);
         }
         return columns.map(this, inputFeatures);
@@ -95,6 +95,7 @@ final class LinearLayer extends LeafLayer implements RowMap {
             if (bias != null) {
                 accumulators.add(bias, diagonal.sum(new int[] {0}));
             }
+            diagonal.close();
         }
     }
 

@@ -1,11 +1,8 @@
 package org.secorder.structured;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.ndarray.types.Shape;
 
 /**
  * A square root of the softmax Jacobian {@code diag(p) - p p^T} of every sample, with {@code C - 1}
@@ -18,12 +15,10 @@ import ai.djl.ndarray.types.Shape;
  * pivot {@code r} is each sample's least likely class, so that {@code 1 - sqrt(p_r) >= 1 -
  * 1/sqrt(C)}.
  *
- * <p>The columns are few and small ({@code N (C - 1) C} values), so they are computed on the host
- * in double precision, a block of samples at a time.
+ * <p>The columns are built on the engine's device, with one-hot rows selecting the classes other
+ * than each sample's pivot, so that no values travel to the host and back.
  */
 final class SoftmaxRoot {
-
-    private static final int BLOCK_ELEMENTS = 1 << 20;
 
     private SoftmaxRoot() {}
 
@@ -37,58 +32,18 @@ final class SoftmaxRoot {
     static NDArray of(NDArray probabilities, double scale) {
         NDManager manager = probabilities.getManager();
         DataType type = probabilities.getDataType();
-        int batch = Math.toIntExact(probabilities.getShape().get(0));
         int classes = Math.toIntExact(probabilities.getShape().get(1));
-        double[] p = probabilities.toType(DataType.FLOAT64, false).toDoubleArray();
-        int perSample = (classes - 1) * classes;
-        int samplesPerBlock = Math.max(1, BLOCK_ELEMENTS / perSample);
-        NDList blocks = new NDList();
-        for (int start = 0; start < batch; start += samplesPerBlock) {
-            int count = Math.min(samplesPerBlock, batch - start);
-            double[] values = new double[count * perSample];
-            for (int n = 0; n < count; n++) {
-                fill(p, (start + n) * classes, classes, scale, values, n * perSample);
-            }
-            Shape shape = new Shape(count, classes - 1, classes);
-            blocks.add(create(manager, values, shape, type));
-        }
-        return blocks.size() == 1 ? blocks.head() : NDArrays.concat(blocks, 0);
-    }
-
-    private static void fill(
-            double[] p, int from, int classes, double scale, double[] out, int to) {
-        int pivot = from;
-        for (int i = from + 1; i < from + classes; i++) {
-            if (p[i] < p[pivot]) {
-                pivot = i;
-            }
-        }
-        double pivotRoot = Math.sqrt(p[pivot]);
-        double g = pivotRoot / (1 - pivotRoot);
-        int row = 0;
-        for (int j = from; j < from + classes; j++) {
-            if (j == pivot) {
-                continue;
-            }
-            double root = Math.sqrt(p[j]) * scale;
-            int base = to + row * classes;
-            for (int i = 0; i < classes; i++) {
-                out[base + i] = -root * (1 + g) * p[from + i];
-            }
-            out[base + j - from] += root;
-            out[base + pivot - from] += root * g;
-            row++;
-        }
-    }
-
-    private static NDArray create(NDManager manager, double[] values, Shape shape, DataType type) {
-        if (type == DataType.FLOAT32) {
-            float[] single = new float[values.length];
-            for (int i = 0; i < values.length; i++) {
-                single[i] = (float) values[i];
-            }
-            return manager.create(single, shape);
-        }
-        return manager.create(values, shape).toType(type, false);
+        NDArray pivot = probabilities.argMin(1).toType(DataType.INT64, false).expandDims(1);
+        NDArray positions = manager.arange(classes - 1).toType(DataType.INT64, false).expandDims(0);
+        // the classes other than the pivot, in order: position i holds class i, or i + 1 past r
+        NDArray kept = positions.add(positions.gte(pivot).toType(DataType.INT64, false));
+        NDArray selected = kept.oneHot(classes, type);
+        NDArray pivotRow = pivot.oneHot(classes, type);
+        NDArray rows = probabilities.expandDims(1);
+        NDArray pivotRoot = rows.mul(pivotRow).sum(new int[] {2}, true).sqrt();
+        NDArray g = pivotRoot.div(pivotRoot.neg().add(1));
+        NDArray roots = selected.mul(rows).sum(new int[] {2}, true).sqrt().mul(scale);
+        NDArray directions = selected.add(pivotRow.mul(g)).sub(rows.mul(g.add(1)));
+        return directions.mul(roots);
     }
 }

@@ -18,12 +18,18 @@ final class Assertions {
 
     /** Asserts elementwise {@code |actual - expected| <= tolerance * max(1, |expected|)}. */
     static void assertClose(double[] actual, double[] expected, double tolerance) {
-        Assert.assertEquals(actual.length, expected.length, "number of elements");
+        assertClose(actual, expected, tolerance, "values");
+    }
+
+    /** Asserts elementwise closeness as above, naming what is compared in the message. */
+    static void assertClose(double[] actual, double[] expected, double tolerance, String what) {
+        Assert.assertEquals(actual.length, expected.length, what + ": number of elements");
         for (int i = 0; i < actual.length; i++) {
             double bound = tolerance * Math.max(1.0, Math.abs(expected[i]));
             if (!(Math.abs(actual[i] - expected[i]) <= bound)) {
                 Assert.fail(
-                        "element "
+                        what
+                                + ": element "
                                 + i
                                 + ": expected "
                                 + expected[i]

@@ -36,8 +36,8 @@ import org.secorder.structured.StructuredDiagonal;
  *
  * <p>Networks: the 784-512-512-10 MLP with ReLU and with tanh, a small convolutional network and a
  * residual MLP, batch 128, softmax cross-entropy, float32. Each time is the median of several runs
- * after warm-up runs. The tanh MLP is also run under small memory budgets, with the peak of the
- * factor columns held at once.
+ * after seconds of warm-up runs, printed with the process's minor page faults per call. The tanh
+ * MLP is also run under small memory budgets, with the peak of the factor columns held at once.
  */
 public final class StructuredBenchmark {
 
@@ -45,7 +45,8 @@ public final class StructuredBenchmark {
     private static final int CLASSES = 10;
     private static final long DEFAULT_BUDGET = 256L << 20;
     private static final int WARMUP = 5;
-    private static final int RUNS = 15;
+    private static final long WARMUP_NANOS = 5_000_000_000L;
+    private static final int RUNS = 21;
 
     private StructuredBenchmark() {}
 
@@ -65,13 +66,22 @@ public final class StructuredBenchmark {
                 Runtime.getRuntime().availableProcessors(),
                 BATCH);
         System.out.printf(
-                "times: median of %d runs after %d warm-up runs, gradient, STRUCTURED and GGN"
-                        + " taking turns; ratio: to one gradient (forward + backward in a"
-                        + " GradientCollector) of the same network in the same run; load average"
-                        + " at start: %s%n",
-                RUNS, WARMUP, loadAverage());
+                "times: median of %d runs after at least %d warm-up runs and %d s of them (so that"
+                        + " the JIT has compiled both sides, as in a training loop), gradient,"
+                        + " STRUCTURED and GGN taking turns; ratio: to one gradient (forward +"
+                        + " backward in a GradientCollector) of the same network in the same run;"
+                        + " load average at start: %s%n",
+                RUNS, WARMUP, WARMUP_NANOS / 1_000_000_000L, loadAverage());
         System.out.printf(
-                "%-22s %9s %10s %12s %8s %12s %8s %14s %12s%n",
+                "allocator: MALLOC_ARENA_MAX=%s MALLOC_MMAP_THRESHOLD_=%s"
+                    + " MALLOC_TRIM_THRESHOLD_=%s; faults: minor page faults of the process per"
+                    + " call (gradient/STRUCTURED/GGN), high where glibc hands freed memory back to"
+                    + " the system between calls%n",
+                environment("MALLOC_ARENA_MAX"),
+                environment("MALLOC_MMAP_THRESHOLD_"),
+                environment("MALLOC_TRIM_THRESHOLD_"));
+        System.out.printf(
+                "%-22s %9s %10s %12s %8s %12s %8s %14s %12s  %s%n",
                 "network",
                 "params",
                 "gradient s",
@@ -80,7 +90,8 @@ public final class StructuredBenchmark {
                 "GGN s",
                 "ratio",
                 "AUTOGRAD s*",
-                "AUTOGRAD/STR");
+                "AUTOGRAD/STR",
+                "faults");
         Shape vectors = new Shape(BATCH, 784);
         measure("MLP 784-512-512-10 ReLU", mlp(Activation::reluBlock, 2), vectors);
         measure("MLP 784-512-512-10 tanh", mlp(Activation::tanhBlock, 2), vectors);
@@ -97,14 +108,14 @@ public final class StructuredBenchmark {
     private static void measure(String name, Block block, Shape shape) {
         try (NDManager manager = NDManager.newBaseManager()) {
             Setup setup = new Setup(manager, block, shape);
-            double[] medians =
-                    medians(
+            Timing timing =
+                    time(
                             setup::gradient,
                             () -> setup.structured(false, DEFAULT_BUDGET),
                             () -> setup.structured(true, DEFAULT_BUDGET));
-            double gradient = medians[0];
-            double structured = medians[1];
-            double ggn = medians[2];
+            double gradient = timing.seconds[0];
+            double structured = timing.seconds[1];
+            double ggn = timing.seconds[2];
             String autogradText = "n/a";
             String speedUp = "n/a";
             if (setup.hasDoubleBackward()) {
@@ -113,7 +124,7 @@ public final class StructuredBenchmark {
                 speedUp = String.format("%.0f", extrapolated / structured);
             }
             System.out.printf(
-                    "%-22s %9d %10.4f %12.4f %8.2f %12.4f %8.2f %14s %12s%n",
+                    "%-22s %9d %10.4f %12.4f %8.2f %12.4f %8.2f %14s %12s  %d/%d/%d%n",
                     name,
                     setup.parameterCount(),
                     gradient,
@@ -122,7 +133,10 @@ public final class StructuredBenchmark {
                     ggn,
                     ggn / gradient,
                     autogradText,
-                    speedUp);
+                    speedUp,
+                    timing.faults[0],
+                    timing.faults[1],
+                    timing.faults[2]);
         }
     }
 
@@ -145,7 +159,7 @@ public final class StructuredBenchmark {
             Setup setup = new Setup(manager, model, shape);
             for (long budget : budgets) {
                 MemoryMeter meter = new MemoryMeter(budget);
-                double seconds = medians(() -> setup.structured(false, meter))[0];
+                double seconds = time(() -> setup.structured(false, meter)).seconds[0];
                 System.out.printf(
                         "%-26s %14d %14d %10s %12.4f%n",
                         name,
@@ -166,32 +180,58 @@ public final class StructuredBenchmark {
         }
     }
 
+    private static String environment(String name) {
+        String value = System.getenv(name);
+        return value == null ? "unset" : value;
+    }
+
     /**
      * Times tasks in turn, so that a slow phase of the machine falls on all of them alike.
      *
      * @param tasks the tasks
-     * @return the median seconds of each task
+     * @return the median seconds and the mean page faults of each task
      */
-    private static double[] medians(Runnable... tasks) {
-        for (int i = 0; i < WARMUP; i++) {
+    private static Timing time(Runnable... tasks) {
+        long warmUpStart = System.nanoTime();
+        for (int i = 0; i < WARMUP || System.nanoTime() - warmUpStart < WARMUP_NANOS; i++) {
             for (Runnable task : tasks) {
                 task.run();
             }
         }
         double[][] seconds = new double[tasks.length][RUNS];
+        long[] faults = new long[tasks.length];
         for (int i = 0; i < RUNS; i++) {
             for (int t = 0; t < tasks.length; t++) {
+                long faultsBefore = pageFaults();
                 long start = System.nanoTime();
                 tasks[t].run();
                 seconds[t][i] = (System.nanoTime() - start) / 1e9;
+                faults[t] += pageFaults() - faultsBefore;
             }
         }
-        double[] medians = new double[tasks.length];
+        Timing timing = new Timing(tasks.length);
         for (int t = 0; t < tasks.length; t++) {
             Arrays.sort(seconds[t]);
-            medians[t] = seconds[t][RUNS / 2];
+            timing.seconds[t] = seconds[t][RUNS / 2];
+            timing.faults[t] = faults[t] / RUNS;
         }
-        return medians;
+        return timing;
+    }
+
+    /**
+     * Returns the minor page faults of this process so far, or 0 where {@code /proc} has none.
+     *
+     * @return the count
+     */
+    private static long pageFaults() {
+        try {
+            String stat = Files.readString(Paths.get("/proc/self/stat"));
+            // the fields after the command name, which is in parentheses and may hold spaces
+            String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return Long.parseLong(fields[7]);
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
     }
 
     private static Block mlp(Supplier<Block> activation, int hidden) {
@@ -241,6 +281,18 @@ public final class StructuredBenchmark {
                             List.of(branch, Blocks.identityBlock())));
         }
         return model.add(Activation.reluBlock()).add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    /** The median seconds and the mean minor page faults of timed tasks. */
+    private static final class Timing {
+
+        private final double[] seconds;
+        private final long[] faults;
+
+        Timing(int tasks) {
+            seconds = new double[tasks];
+            faults = new long[tasks];
+        }
     }
 
     /** A model, its data and the measured operations. */

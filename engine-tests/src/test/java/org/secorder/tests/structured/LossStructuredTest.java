@@ -60,6 +60,14 @@ public class LossStructuredTest {
         }
     }
 
+    /** Softmax cross-entropy over two classes, whose loss Hessian has a one-column root. */
+    @Test
+    public void twoClassSoftmaxCrossEntropyMatchesExactDiagonal() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            check(new SoftmaxCrossEntropyLoss(), Fixtures.classes(manager, 5, 2), manager, 2);
+        }
+    }
+
     /** Softmax cross-entropy on logits with one-hot labels. */
     @Test
     public void oneHotSoftmaxCrossEntropyMatchesExactDiagonal() {
@@ -128,9 +136,13 @@ public class LossStructuredTest {
     }
 
     private static void check(Loss loss, NDArray labels, NDManager manager) {
+        check(loss, labels, manager, 3);
+    }
+
+    private static void check(Loss loss, NDArray labels, NDManager manager, int outputs) {
         Block model =
                 Fixtures.initialize(
-                        Networks.twice(Activation.tanhBlock(), Activation.sigmoidBlock(), 3),
+                        Networks.twice(Activation.tanhBlock(), Activation.sigmoidBlock(), outputs),
                         manager,
                         Networks.vectors(),
                         31);
