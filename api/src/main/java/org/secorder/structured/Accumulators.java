@@ -8,13 +8,20 @@ import ai.djl.nn.ParameterList;
 import java.util.IdentityHashMap;
 import java.util.Map;
 
-/** The running diagonal of every parameter, summed over the batch or kept per sample. */
+/**
+ * The running diagonal of every parameter, summed over the batch or kept per sample.
+ *
+ * <p>A layer whose parameter diagonals are a fixed map of the diagonal of the columns at its output
+ * (a {@link Deferred} rule) sums those instead, and maps the sum once when the results are taken:
+ * one product per layer, however many column sets and chunks reach it.
+ */
 final class Accumulators {
 
     private final NDManager manager;
     private final boolean perSample;
     private final long batchSize;
     private final Map<Parameter, NDArray> sums = new IdentityHashMap<>();
+    private final Map<Deferred, NDArray> deferred = new IdentityHashMap<>();
 
     /**
      * Creates empty accumulators.
@@ -57,6 +64,24 @@ final class Accumulators {
     }
 
     /**
+     * Adds to the running per-sample diagonal of the columns at a layer's output, which the layer
+     * maps to its parameters' diagonals when the results are taken.
+     *
+     * @param rule the layer
+     * @param outputDiagonal {@code (N, d)}; a fresh array that the caller does not use afterwards,
+     *     since the first one becomes the running sum
+     */
+    void defer(Deferred rule, NDArray outputDiagonal) {
+        NDArray sum = deferred.get(rule);
+        if (sum == null) {
+            outputDiagonal.attach(manager);
+            deferred.put(rule, outputDiagonal);
+        } else {
+            sum.addi(outputDiagonal);
+        }
+    }
+
+    /**
      * Returns the diagonal of every entry of a parameter list, zeros where nothing was added.
      *
      * @param entries the model's parameters, in order
@@ -64,6 +89,10 @@ final class Accumulators {
      * @return one array per entry
      */
     NDArray[] results(ParameterList entries, NDManager results) {
+        for (Map.Entry<Deferred, NDArray> entry : deferred.entrySet()) {
+            entry.getKey().finish(entry.getValue(), this);
+        }
+        deferred.clear();
         NDArray[] out = new NDArray[entries.size()];
         for (int i = 0; i < out.length; i++) {
             Parameter parameter = entries.get(i).getValue();
@@ -82,5 +111,18 @@ final class Accumulators {
             out[i] = sum;
         }
         return out;
+    }
+
+    /** A layer whose parameter diagonals follow from the per-sample diagonal at its output. */
+    interface Deferred {
+
+        /**
+         * Adds the parameter diagonals that the summed output diagonal gives.
+         *
+         * @param outputDiagonal {@code (N, d)}, the sum over every column set that reached the
+         *     layer; the layer may keep it as a contribution
+         * @param accumulators where to add the parameter diagonals
+         */
+        void finish(NDArray outputDiagonal, Accumulators accumulators);
     }
 }

@@ -13,7 +13,7 @@ import java.util.function.Supplier;
  * <p>Its parameters only need the per-sample diagonal of the columns at its output: {@code diag
  * H_W[k, i] = sum_n diagH_z[n, k] x[n, i]^2}, {@code diag H_b[k] = sum_n diagH_z[n, k]}.
  */
-final class LinearLayer extends LeafLayer implements RowMap {
+final class LinearLayer extends LeafLayer implements RowMap, Accumulators.Deferred {
 
     private final Parameter weight;
     private final Parameter bias;
@@ -83,8 +83,12 @@ final class LinearLayer extends LeafLayer implements RowMap {
     /** {@inheritDoc} */
     @Override
     void accumulate(ColumnSet columns) {
-        NDArray diagonal = columns.diagonal();
-        Accumulators accumulators = getPropagation().getAccumulators();
+        getPropagation().getAccumulators().defer(this, columns.diagonal());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void finish(NDArray diagonal, Accumulators accumulators) {
         if (accumulators.isPerSample()) {
             accumulators.add(weight, diagonal.expandDims(2).mul(squaredInput.expandDims(1)));
             if (bias != null) {
