@@ -54,13 +54,7 @@ final class Accumulators {
      *     one becomes the running sum
      */
     void add(Parameter parameter, NDArray contribution) {
-        NDArray sum = sums.get(parameter);
-        if (sum == null) {
-            contribution.attach(manager);
-            sums.put(parameter, contribution);
-        } else {
-            sum.addi(contribution);
-        }
+        accumulate(sums, parameter, contribution);
     }
 
     /**
@@ -72,12 +66,16 @@ final class Accumulators {
      *     since the first one becomes the running sum
      */
     void defer(Deferred rule, NDArray outputDiagonal) {
-        NDArray sum = deferred.get(rule);
+        accumulate(deferred, rule, outputDiagonal);
+    }
+
+    private <K> void accumulate(Map<K, NDArray> running, K key, NDArray contribution) {
+        NDArray sum = running.get(key);
         if (sum == null) {
-            outputDiagonal.attach(manager);
-            deferred.put(rule, outputDiagonal);
+            contribution.attach(manager);
+            running.put(key, contribution);
         } else {
-            sum.addi(outputDiagonal);
+            sum.addi(contribution);
         }
     }
 
