@@ -3,11 +3,7 @@ package org.secorder.evaluation;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
-import java.util.Set;
 import java.util.function.Supplier;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
@@ -43,14 +39,7 @@ public final class LossFunction {
         this.engine = engine;
         this.func = func;
         this.source = source;
-        Set<NDArray> distinct = Collections.newSetFromMap(new IdentityHashMap<>());
-        List<NDArray> arrays = new ArrayList<>();
-        for (NDArray array : callerArrays) {
-            if (distinct.add(array)) {
-                arrays.add(array);
-            }
-        }
-        this.callerArrays = arrays.toArray(new NDArray[0]);
+        this.callerArrays = CallerArrays.distinct(callerArrays);
     }
 
     /**

@@ -11,6 +11,7 @@ import java.util.List;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.engine.SecondOrderEngines;
+import org.secorder.evaluation.CallerArrays;
 
 /**
  * The exact Hessian diagonal, or the exact generalized Gauss-Newton diagonal, of a model's loss by
@@ -162,7 +163,7 @@ public final class StructuredDiagonal {
         callerArrays.add(input);
         callerArrays.add(target);
         try (NDManager work = results.newSubManager()) {
-            work.tempAttachAll(distinct(callerArrays));
+            work.tempAttachAll(CallerArrays.distinct(callerArrays));
             RecordingScope recording = engine.recording(false);
             RecordingScope mode = engine.trainingMode(training);
             try {
@@ -199,19 +200,5 @@ public final class StructuredDiagonal {
             throw new IllegalArgumentException(name + " must have a batch axis");
         }
         return array;
-    }
-
-    private static NDArray[] distinct(List<NDArray> arrays) {
-        List<NDArray> unique = new ArrayList<>();
-        for (NDArray array : arrays) {
-            boolean found = false;
-            for (NDArray other : unique) {
-                found |= other == array;
-            }
-            if (!found) {
-                unique.add(array);
-            }
-        }
-        return unique.toArray(new NDArray[0]);
     }
 }

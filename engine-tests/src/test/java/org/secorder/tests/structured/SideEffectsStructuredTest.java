@@ -103,6 +103,31 @@ public class SideEffectsStructuredTest {
     }
 
     /**
+     * One array passed as both the input and the target (an autoencoder's reconstruction loss) is
+     * attached to the computation's scope once, so it stays open in its own manager, and the
+     * diagonal is still exact.
+     */
+    @Test
+    public void anArrayThatIsInputAndTargetStaysOpen() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(
+                            Networks.twice(Activation.tanhBlock(), Activation.sigmoidBlock(), 4),
+                            manager,
+                            Networks.vectors(),
+                            117);
+            NDArray input = Fixtures.normal(manager, 118, Networks.vectors());
+            Loss loss = Loss.l2Loss();
+            NDArray[] actual = Fixtures.structured(model, loss, input, input, false);
+            Assert.assertFalse(input.isReleased(), "the input was closed");
+            Assert.assertSame(input.getManager(), manager);
+            NDList expected = Fixtures.reference(model, loss, input, input);
+            Assert.assertFalse(input.isReleased(), "the input was closed by the reference");
+            Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+        }
+    }
+
+    /**
      * In float32 the structured diagonal equals the exact one to 1e-4: double backward in float32
      * on PyTorch, float64 finite differences of the same network on MXNet.
      */
