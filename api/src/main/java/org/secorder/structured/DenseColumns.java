@@ -45,9 +45,13 @@ final class DenseColumns extends ColumnSet {
      */
     NDArray getValues() {
         if (values == null) {
-            values = base.mul(factor.expandDims(1));
+            values = scaledBase();
         }
         return values;
+    }
+
+    private NDArray scaledBase() {
+        return base.mul(factor.expandDims(1));
     }
 
     /**
@@ -100,7 +104,7 @@ final class DenseColumns extends ColumnSet {
         if (values != null) {
             return values.matMul(matrix);
         }
-        NDArray scaled = base.mul(factor.expandDims(1));
+        NDArray scaled = scaledBase();
         NDArray product = scaled.matMul(matrix);
         scaled.close();
         return product;

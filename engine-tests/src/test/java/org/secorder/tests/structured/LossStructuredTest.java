@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
+import ai.djl.nn.ParameterList;
 import ai.djl.training.loss.L1Loss;
 import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
@@ -21,6 +22,7 @@ import org.testng.annotations.Test;
 public class LossStructuredTest {
 
     private static final Shape OUTPUTS = new Shape(5, 3);
+    private static final double CONFIDENT_SCALE = 12;
 
     /** {@code L2Loss} with DJL's default weight 1/2. */
     @Test
@@ -64,7 +66,20 @@ public class LossStructuredTest {
     @Test
     public void twoClassSoftmaxCrossEntropyMatchesExactDiagonal() {
         try (NDManager manager = NDManager.newBaseManager()) {
-            check(new SoftmaxCrossEntropyLoss(), Fixtures.classes(manager, 5, 2), manager, 2);
+            check(new SoftmaxCrossEntropyLoss(), Fixtures.classes(manager, 5, 2), manager, 2, 1);
+        }
+    }
+
+    /**
+     * Softmax cross-entropy on confident predictions: the last layer scaled up, so that each
+     * sample's likeliest class has a probability above 0.9999 and its least likely one, the pivot
+     * of the loss Hessian's root, one near 1e-9.
+     */
+    @Test
+    public void confidentSoftmaxCrossEntropyMatchesExactDiagonal() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray labels = Fixtures.classes(manager, 5, 4);
+            check(new SoftmaxCrossEntropyLoss(), labels, manager, 4, CONFIDENT_SCALE);
         }
     }
 
@@ -136,16 +151,22 @@ public class LossStructuredTest {
     }
 
     private static void check(Loss loss, NDArray labels, NDManager manager) {
-        check(loss, labels, manager, 3);
+        check(loss, labels, manager, 3, 1);
     }
 
-    private static void check(Loss loss, NDArray labels, NDManager manager, int outputs) {
+    private static void check(
+            Loss loss, NDArray labels, NDManager manager, int outputs, double outputScale) {
         Block model =
                 Fixtures.initialize(
                         Networks.twice(Activation.tanhBlock(), Activation.sigmoidBlock(), outputs),
                         manager,
                         Networks.vectors(),
                         31);
+        ParameterList parameters = model.getParameters();
+        for (int i = parameters.size() - 2; i < parameters.size(); i++) {
+            NDArray last = parameters.valueAt(i).getArray();
+            last.mul(outputScale).copyTo(last);
+        }
         NDArray input = Fixtures.normal(manager, 32, Networks.vectors());
         NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
         NDList expected = Fixtures.reference(model, loss, input, labels);
