@@ -12,10 +12,16 @@ loop written in Python:
 The diagonal is timed once to warm up and then three times (median); the plain
 gradient (forward and loss.backward()) is the median of many runs.
 
-Run it with Debian's torch: /usr/bin/python3 examples/python/torch_reference.py
-The Java build never needs it.
+Run it with Debian's torch on OpenBLAS (libopenblas0-pthread), one thread, as
+the README's tables do:
+
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
+        /usr/bin/python3 examples/python/torch_reference.py
+
+It prints which BLAS library it loaded. The Java build never needs it.
 """
 
+import os
 import statistics
 import time
 
@@ -84,10 +90,24 @@ def measure(sizes):
         diagonal * 1e6 / parameters, gradient, diagonal / gradient))
 
 
+def blas_libraries():
+    """The BLAS shared objects this process has mapped: a comparison must say which one ran."""
+    torch.ones(2, 2).mm(torch.ones(2, 2))  # make sure the BLAS is loaded
+    names = set()
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.split()[-1]
+            if "blas" in path.lower() or "mkl" in path.lower():
+                names.add(path)
+    return ", ".join(sorted(names)) or "none found"
+
+
 def main():
     torch.manual_seed(SEED)
     print("Hessian diagonal reference on PyTorch %s (Python loop), intra-op threads %d"
           % (torch.__version__, torch.get_num_threads()))
+    print("BLAS: %s (OPENBLAS_NUM_THREADS=%s)"
+          % (blas_libraries(), os.environ.get("OPENBLAS_NUM_THREADS", "unset")))
     print("tanh MLPs, softmax cross-entropy, batch %d, float32, per-element double backward"
           % BATCH)
     print("diagonal: median of %d after a warm-up; gradient (forward + loss.backward()):"
