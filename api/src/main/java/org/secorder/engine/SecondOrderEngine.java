@@ -22,6 +22,10 @@ public interface SecondOrderEngine {
     /**
      * Switches gradient recording of the calling thread on or off.
      *
+     * <p>While recording is on, nothing the engine records may refer to memory that the JVM can
+     * free: an adapter whose engine makes arrays from Java memory gives them memory of the engine's
+     * own while the scope is open.
+     *
      * @param enabled whether operations should be recorded for differentiation
      * @return a scope that restores the previous recording state when closed
      */

@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.evaluation.Evaluation;
+import org.secorder.evaluation.HostArrays;
 import org.secorder.evaluation.LossFunction;
 import org.secorder.evaluation.ParameterSnapshot;
 
@@ -138,7 +139,9 @@ public final class FiniteDifferenceDiagonal {
             variable.tempAttach(scope);
             if (index.getRank() == 0) {
                 // a 0-d array: PyTorch's indexer rejects the empty index, MXNet's ignores it
-                NDArray scalar = scope.create(value).toType(variable.getDataType(), false);
+                NDArray scalar =
+                        HostArrays.create(scope, new double[] {value}, new Shape())
+                                .toType(variable.getDataType(), false);
                 scalar.toDevice(variable.getDevice(), false).copyTo(variable);
                 return variable.toType(DataType.FLOAT64, false).getDouble();
             }
@@ -161,7 +164,7 @@ public final class FiniteDifferenceDiagonal {
     }
 
     private static NDArray toArray(double[] values, NDArray like, NDManager manager) {
-        NDArray asDouble = manager.create(values, like.getShape());
+        NDArray asDouble = HostArrays.create(manager, values, like.getShape());
         NDArray typed = asDouble.toType(like.getDataType(), false);
         if (typed != asDouble) {
             asDouble.close();

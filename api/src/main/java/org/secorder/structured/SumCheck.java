@@ -9,6 +9,7 @@ import ai.djl.nn.ParallelBlock;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
+import org.secorder.evaluation.HostArrays;
 
 /**
  * Checks that a {@link ParallelBlock} combines its branches by summing them, by applying its
@@ -40,7 +41,7 @@ final class SumCheck {
             for (int j = 0; j < values.length; j++) {
                 values[j] = Math.sin(1.7 * i + 0.9 * j + 0.3) * (i + 1);
             }
-            NDArray probe = manager.create(values, new Shape(2, 3));
+            NDArray probe = HostArrays.create(manager, values, new Shape(2, 3));
             inputs.add(new NDList(probe));
             expected = expected == null ? probe : expected.add(probe);
         }

@@ -44,12 +44,28 @@ public final class PtSecondOrderEngine implements SecondOrderEngine {
         return "PyTorch";
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>While recording is on, every array DJL makes on this thread from Java memory (the scalar
+     * of {@code x.pow(3)}, say) gets memory of libtorch's own at once: DJL closes such scalars
+     * right after the operator, a garbage collection then frees their memory, and libtorch's graph,
+     * which saved them, would read garbage in the backward pass (see {@link JavaBufferCopies}).
+     */
     @Override
     public RecordingScope recording(boolean enabled) {
         boolean previous = JniUtils.isGradMode();
         JniUtils.setGradMode(enabled);
-        return () -> JniUtils.setGradMode(previous);
+        JavaBufferCopies copies = enabled ? JavaBufferCopies.open() : null;
+        return () -> {
+            try {
+                if (copies != null) {
+                    copies.close();
+                }
+            } finally {
+                JniUtils.setGradMode(previous);
+            }
+        };
     }
 
     /** {@inheritDoc} */
