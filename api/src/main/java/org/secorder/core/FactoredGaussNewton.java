@@ -61,6 +61,17 @@ final class FactoredGaussNewton {
         RecordingScope off = engine.recording(false);
         try {
             factor = LossHessianFactor.of(loss, output, labels);
+        } catch (UnsupportedOperationException e) {
+            throw new UnsupportedOperationException(
+                    "The exact Gauss-Newton-vector product from first derivatives"
+                            + " (Method.FACTORED, what AUTO picks on engines without second"
+                            + " derivatives) needs the Hessian of the loss with respect to the"
+                            + " model's output, which Secorder knows for: "
+                            + LossHessianFactor.SUPPORTED_LOSSES
+                            + ". Run on the PyTorch engine for any other loss ("
+                            + e.getMessage()
+                            + ")",
+                    e);
         } finally {
             off.close();
         }
