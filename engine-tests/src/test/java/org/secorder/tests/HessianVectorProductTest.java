@@ -109,7 +109,7 @@ public class HessianVectorProductTest {
             Network network = Network.create(manager);
             double[][] hessian =
                     CurvatureReference.hessian(
-                            network.model, network.loss, network.input, network.target, 1e-4);
+                            network.model, network.loss, network.input, network.target, 1e-3);
             NDList v = CurvatureReference.normalLike(network.parameters(), 11);
             NDList product =
                     HessianVectorProduct.modelHvp(
