@@ -156,7 +156,7 @@ public final class Lanczos {
         double[] values = new double[count];
         double[] residuals = new double[count];
         List<NDList> vectors = new ArrayList<>();
-        boolean converged = true;
+        List<NDList> ritzVectors = new ArrayList<>(count);
         for (int i = 0; i < count; i++) {
             int index = order[i];
             values[i] = ritz.decomposition.getValues()[index];
@@ -164,11 +164,21 @@ public final class Lanczos {
             for (int l = 0; l < m; l++) {
                 axpy(v, ritz.decomposition.vector(l, index), basis.get(l));
             }
-            NDArray[] av = multiply(v, work);
+            ritzVectors.add(new NDList(v));
+        }
+        // one more product each, all in one call where the operator shares work between them
+        List<NDList> images = operator.multiplyAll(ritzVectors);
+        products += count;
+        boolean converged = true;
+        for (int i = 0; i < count; i++) {
+            NDList image = images.get(i);
+            image.attach(work);
+            NDArray[] av = image.toArray(new NDArray[0]);
+            NDArray[] v = ritzVectors.get(i).toArray(new NDArray[0]);
             axpy(av, -values[i], v);
             residuals[i] = Math.sqrt(Math.max(0, dot(av, av)));
             converged &= residuals[i] <= tolerance * Math.abs(values[i]);
-            NDList vector = new NDList(v);
+            NDList vector = ritzVectors.get(i);
             vector.attach(results);
             vectors.add(vector);
         }

@@ -7,9 +7,11 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
+import java.util.List;
 import org.secorder.core.Curvature;
 import org.secorder.core.HessianVectorProduct;
 import org.secorder.core.HessianVectorProduct.Method;
+import org.secorder.operator.CurvatureOperator;
 import org.testng.Assert;
 import org.testng.SkipException;
 import org.testng.annotations.Test;
@@ -109,6 +111,34 @@ public class GaussNewtonProductTest {
                                             targets(network),
                                             v));
             Assertions.assertClose(factored, autograd, EXACT, "FACTORED against AUTOGRAD");
+        }
+    }
+
+    @Test
+    public void severalVectorsShareOneEvaluationAndGiveTheProductOfEach() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HessianVectorProductTest.Network network =
+                    HessianVectorProductTest.Network.create(manager);
+            NDList first = CurvatureReference.normalLike(network.parameters(), 59);
+            NDList second = CurvatureReference.normalLike(network.parameters(), 61);
+            for (Method method : new Method[] {Method.AUTO, Method.FACTORED}) {
+                CurvatureOperator operator =
+                        ggn(method)
+                                .operator(
+                                        network.model,
+                                        network.loss,
+                                        inputs(network),
+                                        targets(network));
+                List<NDList> together = operator.multiplyAll(List.of(first, second));
+                NDList[] alone = {operator.multiply(first), operator.multiply(second)};
+                for (int j = 0; j < 2; j++) {
+                    Assertions.assertClose(
+                            CurvatureReference.flatten(together.get(j)),
+                            CurvatureReference.flatten(alone[j]),
+                            EXACT,
+                            method + ", vector " + j);
+                }
+            }
         }
     }
 
