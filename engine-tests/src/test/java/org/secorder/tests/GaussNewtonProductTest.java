@@ -3,7 +3,12 @@ package org.secorder.tests;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.BatchNorm;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
@@ -178,6 +183,134 @@ public class GaussNewtonProductTest {
                 }
             }
         }
+    }
+
+    @Test
+    public void trainingModeLeavesRunningStatisticsUnchanged() {
+        List<Curvature> curvatures =
+                EngineSupport.hasSecondDerivatives()
+                        ? List.of(Curvature.GGN, Curvature.HESSIAN)
+                        : List.of(Curvature.GGN);
+        for (Curvature curvature : curvatures) {
+            try (NDManager manager = NDManager.newBaseManager()) {
+                Block model =
+                        new SequentialBlock()
+                                .add(Linear.builder().setUnits(2).build())
+                                .add(BatchNorm.builder().build());
+                model.initialize(manager, DataType.FLOAT32, new Shape(4, 3));
+                float[] x = {1, -2, 3, 0.5f, 4, -1, 2, 2, -3, 1, 0, 5};
+                NDList inputs = new NDList(manager.create(x, new Shape(4, 3)));
+                float[] y = {1, 0, -1, 2, 0, 1, 1, -2};
+                NDList targets = new NDList(manager.create(y, new Shape(4, 2)));
+                NDArray[] parameters = CurvatureReference.parameters(model);
+                // running statistics away from their initial values
+                parameters[4].set(new float[] {0.25f, -0.5f});
+                parameters[5].set(new float[] {1.5f, 0.75f});
+                NDList v = new NDList();
+                for (NDArray parameter : parameters) {
+                    v.add(parameter.onesLike());
+                }
+                NDList callerArrays = new NDList(parameters);
+                callerArrays.addAll(v);
+                callerArrays.addAll(inputs);
+                callerArrays.addAll(targets);
+                TraceSupport.Trace trace =
+                        TraceSupport.capture(manager, callerArrays.toArray(new NDArray[0]));
+                NDList product =
+                        HessianVectorProduct.builder()
+                                .optCurvature(curvature)
+                                .optTraining(true)
+                                .build()
+                                .compute(model, Loss.l2Loss(), inputs, targets, v);
+                Assert.assertEquals(product.size(), parameters.length);
+                product.close();
+                trace.assertUnchanged(curvature + " product in training mode");
+            }
+        }
+    }
+
+    @Test
+    public void createGraphGivesAProductWhoseGradientMatchesItsDifferences() {
+        EngineSupport.requireSecondDerivatives();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            HessianVectorProductTest.Network network =
+                    HessianVectorProductTest.Network.create(manager);
+            NDList v = CurvatureReference.normalLike(network.parameters(), 67);
+            NDList weights = CurvatureReference.normalLike(network.parameters(), 71);
+            HessianVectorProduct differentiable =
+                    HessianVectorProduct.builder()
+                            .optCurvature(Curvature.GGN)
+                            .optCreateGraph(true)
+                            .build();
+            NDArray[] parameters = CurvatureReference.parameters(network.model);
+            for (NDArray parameter : parameters) {
+                parameter.getGradient().subi(parameter.getGradient());
+            }
+            try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+                NDList product =
+                        differentiable.compute(
+                                network.model, network.loss, inputs(network), targets(network), v);
+                NDArray total = null;
+                for (int i = 0; i < product.size(); i++) {
+                    NDArray term = product.get(i).mul(weights.get(i)).sum();
+                    total = total == null ? term : total.add(term);
+                }
+                collector.backward(total);
+            }
+            NDArray[] gradients = new NDArray[parameters.length];
+            for (int i = 0; i < parameters.length; i++) {
+                gradients[i] = parameters[i].getGradient();
+            }
+            double[] actual = CurvatureReference.flatten(gradients);
+            // central differences of w . G(theta) v, each G v exact
+            HessianVectorProduct plain =
+                    HessianVectorProduct.builder().optCurvature(Curvature.GGN).build();
+            double[] expected = new double[actual.length];
+            double[] w = CurvatureReference.flatten(weights);
+            int column = 0;
+            for (NDArray parameter : parameters) {
+                double[] values = parameter.toDoubleArray();
+                for (int i = 0; i < values.length; i++) {
+                    double h = 1e-4 * Math.max(1, Math.abs(values[i]));
+                    double[] moved = values.clone();
+                    moved[i] = values[i] + h;
+                    parameter.set(moved);
+                    double plus =
+                            dot(
+                                    w,
+                                    plain.compute(
+                                            network.model,
+                                            network.loss,
+                                            inputs(network),
+                                            targets(network),
+                                            v));
+                    moved[i] = values[i] - h;
+                    parameter.set(moved);
+                    double minus =
+                            dot(
+                                    w,
+                                    plain.compute(
+                                            network.model,
+                                            network.loss,
+                                            inputs(network),
+                                            targets(network),
+                                            v));
+                    parameter.set(values);
+                    expected[column++] = (plus - minus) / (2 * h);
+                }
+            }
+            Assertions.assertClose(actual, expected, 1e-6, "gradient of w . G v");
+        }
+    }
+
+    private static double dot(double[] w, NDList product) {
+        double[] p = CurvatureReference.flatten(product);
+        product.close();
+        double sum = 0;
+        for (int i = 0; i < p.length; i++) {
+            sum += w[i] * p[i];
+        }
+        return sum;
     }
 
     @Test
