@@ -9,8 +9,11 @@ import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.util.Pair;
+import java.util.Arrays;
 import org.secorder.core.Curvature;
+import org.secorder.core.HessianEigenvalues;
 import org.secorder.core.HessianVectorProduct;
+import org.secorder.operator.Eigenpairs;
 
 /**
  * Times one Hessian-vector product and one GGN-vector product as ratios to one gradient of the same
@@ -29,11 +32,15 @@ public final class ProductBenchmark {
     /**
      * Runs the benchmark and prints the table.
      *
-     * @param args not used
+     * @param args {@code eigenvalues} to run only the eigenvalue timing
      */
     public static void main(String[] args) {
         Engine engine = Engine.getInstance();
         engine.setRandomSeed(1234);
+        if (args.length > 0 && "eigenvalues".equals(args[0])) {
+            eigenvalues();
+            return;
+        }
         System.out.printf(
                 "Curvature-vector product benchmark on %s %s, %d CPU cores; batch %d, softmax"
                         + " cross-entropy, float32; load average at start: %s%n",
@@ -62,6 +69,40 @@ public final class ProductBenchmark {
                 "times: median of the runs of StructuredBenchmark after its warm-up, the gradient"
                         + " (forward + backward in a GradientCollector) and the products taking"
                         + " turns; '(1 run)': a single call, no warm-up");
+    }
+
+    /** Times the 3 Hessian (PyTorch) or GGN eigenvalues of largest magnitude of the tanh MLP. */
+    private static void eigenvalues() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block block = StructuredBenchmark.mlp(Activation::tanhBlock, 2);
+            StructuredBenchmark.Setup setup =
+                    new StructuredBenchmark.Setup(
+                            manager, block, new Shape(StructuredBenchmark.BATCH, 784));
+            boolean pytorch = "PyTorch".equals(manager.getEngine().getEngineName());
+            Curvature curvature = pytorch ? Curvature.HESSIAN : Curvature.GGN;
+            long start = System.nanoTime();
+            try (Eigenpairs top =
+                    HessianEigenvalues.builder()
+                            .optCount(3)
+                            .optCurvature(curvature)
+                            .build()
+                            .compute(
+                                    setup.model,
+                                    setup.loss,
+                                    new NDList(setup.input),
+                                    new NDList(setup.labels))) {
+                double seconds = (System.nanoTime() - start) / 1e9;
+                System.out.printf(
+                        "MLP 784-512-512-10 tanh, %s, 3 largest eigenvalues %s, residual norms %s,"
+                                + " converged %s, %d products, %.1f s%n",
+                        curvature,
+                        Arrays.toString(top.getEigenvalues()),
+                        Arrays.toString(top.getResidualNorms()),
+                        top.isConverged(),
+                        top.getProducts(),
+                        seconds);
+            }
+        }
     }
 
     private static void measure(String name, Block block, Shape shape) {
