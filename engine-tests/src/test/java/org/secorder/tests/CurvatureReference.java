@@ -21,7 +21,7 @@ import java.util.Random;
  * GradientCollector} computes, the Jacobian of the model's output from central differences of
  * forward passes, and symmetric eigenvalues by Jacobi rotations.
  */
-final class CurvatureReference {
+public final class CurvatureReference {
 
     private CurvatureReference() {}
 
@@ -176,10 +176,15 @@ final class CurvatureReference {
     }
 
     /**
-     * The Jacobian of a model's output, flattened per sample, with respect to all parameters:
-     * {@code [n][o][j]}, from fourth-order central differences of float64 forward passes.
+     * The Jacobian of a model's output, flattened per sample, with respect to all parameters, from
+     * fourth-order central differences of float64 forward passes in inference mode.
+     *
+     * @param model an initialized float64 model with one output
+     * @param input the batch
+     * @return {@code [n][o][j]}: sample {@code n}, output element {@code o}, parameter element
+     *     {@code j} in the order of {@code model.getParameters()}
      */
-    static double[][][] jacobian(Block model, NDArray input) {
+    public static double[][][] jacobian(Block model, NDArray input) {
         NDArray[] arrays = parameters(model);
         double[][] center = outputs(model, input);
         int size = 0;
@@ -229,8 +234,12 @@ final class CurvatureReference {
      * The Hessian of DJL's {@code SoftmaxCrossEntropyLoss} (sparse labels, weight 1, mean over the
      * batch) with respect to the logits of each sample, {@code (diag(p) - p p^T) / N}, derived by
      * hand.
+     *
+     * @param model an initialized float64 model whose one output is the logits
+     * @param input the batch
+     * @return {@code [n][a][b]}: the Hessian of sample {@code n}
      */
-    static double[][][] softmaxCrossEntropyHessians(Block model, NDArray input) {
+    public static double[][][] softmaxCrossEntropyHessians(Block model, NDArray input) {
         double[][] logits = outputs(model, input);
         int batch = logits.length;
         double[][][] hessians = new double[batch][][];
