@@ -4,7 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.training.DefaultTrainingConfig;
 import ai.djl.training.Trainer;
@@ -184,11 +184,17 @@ public final class AdaHessian extends Optimizer {
         if (rank < 3) {
             return magnitude;
         }
-        int[] axes = new int[rank - 2];
-        for (int i = 0; i < axes.length; i++) {
-            axes[i] = i + 2;
+        Shape shape = diagonal.getShape();
+        long[] kept = new long[rank];
+        for (int i = 0; i < rank; i++) {
+            kept[i] = i < 2 ? shape.get(i) : 1;
         }
-        NDArray mean = magnitude.mean(axes, true);
+        // one axis at a time is what every engine's mean supports
+        NDArray mean;
+        try (NDArray flat = magnitude.reshape(shape.get(0), shape.get(1), -1);
+                NDArray reduced = flat.mean(new int[] {2})) {
+            mean = reduced.reshape(new Shape(kept));
+        }
         magnitude.close();
         return mean;
     }
@@ -250,9 +256,10 @@ public final class AdaHessian extends Optimizer {
             weight.subi(step);
         }
         if (weight.hasGradient()) {
-            // as DJL's own optimizers do on engines that accumulate gradients (PyTorch)
+            // as DJL's own optimizers do on engines that accumulate gradients (PyTorch), in the way
+            // of DJL's GradientCollector.zeroGradients
             try (NDArray gradient = weight.getGradient()) {
-                gradient.set(new NDIndex(), 0);
+                gradient.subi(gradient);
             }
         }
     }
