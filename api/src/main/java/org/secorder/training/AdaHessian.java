@@ -379,8 +379,9 @@ public final class AdaHessian extends Optimizer {
 
         /**
          * Sets where the Hessian diagonal comes from; by default Hutchinson's estimate with one
-         * Rademacher vector, which needs Hessian-vector products (PyTorch). On MXNet use {@link
-         * HessianEstimator#exact} with {@link org.secorder.core.HessianDiagonal.Method#STRUCTURED}.
+         * Rademacher vector ({@code HessianEstimator.hutchinson(1, 0)}), which needs Hessian-vector
+         * products (PyTorch). On MXNet use {@link HessianEstimator#exact} with {@link
+         * org.secorder.core.HessianDiagonal.Method#STRUCTURED}.
          *
          * @param estimator the estimator
          * @return this builder
@@ -399,8 +400,7 @@ public final class AdaHessian extends Optimizer {
         public AdaHessian build() {
             validate();
             if (estimator == null) {
-                estimator =
-                        HessianEstimator.exact(org.secorder.core.HessianDiagonal.builder().build());
+                estimator = HessianEstimator.hutchinson(1, 0);
             }
             return new AdaHessian(this);
         }

@@ -25,6 +25,26 @@ public interface HessianEstimator {
     NDList estimate(Block model, Loss loss, NDList inputs, NDList labels);
 
     /**
+     * Returns Hutchinson's estimate, {@code mean_s z_s * (H z_s)} over {@code samples} Rademacher
+     * vectors {@code z_s}: unbiased, one Hessian-vector product ({@link
+     * org.secorder.core.HessianVectorProduct}) per vector, so it needs an engine with second
+     * derivatives (PyTorch); elsewhere it throws an {@link UnsupportedOperationException} that
+     * names {@link #exact} as the way out. The vectors come from a generator of its own seeded with
+     * {@code seed}, not from the engine's random numbers.
+     *
+     * @param samples the number of vectors per estimate, at least 1
+     * @param seed the seed of the vectors
+     * @return the estimator
+     */
+    static HessianEstimator hutchinson(int samples, long seed) {
+        if (samples < 1) {
+            throw new IllegalArgumentException(
+                    "samples must be a positive number of vectors, got " + samples);
+        }
+        return new Hutchinson(samples, seed);
+    }
+
+    /**
      * Returns an estimator that computes a diagonal exactly with {@link HessianDiagonal}, for
      * example {@link HessianDiagonal.Method#STRUCTURED}, which needs only first derivatives and so
      * works on engines without Hessian-vector products, such as MXNet.
