@@ -119,16 +119,16 @@ public final class DatasetCurvature {
                     examples += size;
                     count++;
                     if (bar != null) {
-                        if (count == 1 && !(batches instanceof Collection)) {
-                            bar.reset("Curvature", batch.getProgressTotal());
-                        }
-                        bar.update(count - 1);
+                        progress(bar, batches, batch, count);
                     }
                 } finally {
                     if (closeBatches) {
                         batch.close();
                     }
                 }
+            }
+            if (bar != null) {
+                bar.end();
             }
             if (count == 0) {
                 throw new IllegalArgumentException(
@@ -152,6 +152,19 @@ public final class DatasetCurvature {
             }
             return result;
         }
+    }
+
+    /** Moves the bar on by one batch: batches of a collection, else DJL's batch progress. */
+    private static void progress(
+            ProgressBar bar, Iterable<Batch> batches, Batch batch, long count) {
+        if (batches instanceof Collection) {
+            bar.update(count - 1);
+            return;
+        }
+        if (count == 1) {
+            bar.reset("Curvature", batch.getProgressTotal());
+        }
+        bar.update(batch.getProgress());
     }
 
     private static void validate(Block model, Loss loss, Iterable<Batch> batches) {
