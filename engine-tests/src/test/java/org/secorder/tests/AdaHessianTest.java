@@ -250,6 +250,25 @@ public class AdaHessianTest {
     }
 
     @Test
+    public void hessianIsEstimatedOnTheFirstBatchAndThenEveryInterval() {
+        int[] calls = new int[1];
+        HessianEstimator exact = exact();
+        HessianEstimator counting =
+                (model, loss, inputs, labels) -> {
+                    calls[0]++;
+                    return exact.estimate(model, loss, inputs, labels);
+                };
+        AdaHessian optimizer =
+                AdaHessian.builder().optHessianInterval(4).optEstimator(counting).build();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            // 35 examples in batches of 10: 4 batches per epoch, 3 epochs, estimates on 0, 4, 8
+            TrainingSupport.train(
+                    TrainingSupport.dataset(manager, 35, 10), 3, optimizer, optimizer.listener());
+        }
+        Assert.assertEquals(calls[0], 3, "estimates");
+    }
+
+    @Test
     public void updateWithoutTheListenerIsAClearError() {
         try (NDManager manager = NDManager.newBaseManager()) {
             AdaHessian optimizer = AdaHessian.builder().build();

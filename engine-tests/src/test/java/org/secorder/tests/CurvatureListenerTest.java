@@ -136,6 +136,52 @@ public class CurvatureListenerTest {
     }
 
     @Test
+    public void latestIsTheDiagonalOfTheWholeBatchBeforeTheStep() {
+        // checked on the first batch by another method: the exact double backward on PyTorch,
+        // central differences of gradients on MXNet
+        CurvatureListener listener =
+                CurvatureListener.builder().optMethod(HessianDiagonal.Method.STRUCTURED).build();
+        List<double[]> expected = new ArrayList<>();
+        List<double[]> actual = new ArrayList<>();
+        TrainingListenerAdapter checker =
+                new TrainingListenerAdapter() {
+                    @Override
+                    public void onTrainingBatch(Trainer trainer, BatchData batchData) {
+                        if (!expected.isEmpty()) {
+                            return;
+                        }
+                        var batch = batchData.getBatch();
+                        Assert.assertEquals(batch.getSize(), BATCH, "first batch");
+                        var diagonal =
+                                HessianDiagonal.builder()
+                                        .optMethod(EngineSupport.workingMethod())
+                                        .build()
+                                        .compute(
+                                                trainer.getModel().getBlock(),
+                                                trainer.getLoss(),
+                                                batch.getData(),
+                                                batch.getLabels());
+                        expected.add(Assertions.values(diagonal.get(0)));
+                        diagonal.close();
+                        try (NDArray latest = listener.getLatest(FIRST_WEIGHT)) {
+                            actual.add(Assertions.values(latest));
+                        }
+                    }
+                };
+        try (NDManager manager = NDManager.newBaseManager()) {
+            TrainingSupport.train(
+                    TrainingSupport.dataset(manager, SAMPLES, BATCH), 1, adam(), listener, checker);
+            Assert.assertEquals(actual.size(), 1);
+            Assertions.assertClose(
+                    actual.get(0),
+                    expected.get(0),
+                    EngineSupport.float32Tolerance(),
+                    "latest diagonal of the first batch");
+            listener.close();
+        }
+    }
+
+    @Test
     public void unknownParameterNameIsAClearError() {
         CurvatureListener listener = CurvatureListener.builder().build();
         try (NDManager manager = NDManager.newBaseManager()) {
