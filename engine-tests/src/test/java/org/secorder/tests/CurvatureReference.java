@@ -149,17 +149,19 @@ final class CurvatureReference {
             double[] values = array.toDoubleArray();
             for (int i = 0; i < values.length; i++) {
                 double h = step * Math.max(1, Math.abs(values[i]));
-                double[] moved = values.clone();
-                moved[i] = values[i] + h;
-                array.set(moved);
-                double[] plus = gradient(model, loss, input, target);
-                moved[i] = values[i] - h;
-                array.set(moved);
-                double[] minus = gradient(model, loss, input, target);
+                double[] plus = displacedGradient(model, loss, input, target, array, values, i, h);
+                double[] minus =
+                        displacedGradient(model, loss, input, target, array, values, i, -h);
+                double[] plus2 =
+                        displacedGradient(model, loss, input, target, array, values, i, 2 * h);
+                double[] minus2 =
+                        displacedGradient(model, loss, input, target, array, values, i, -2 * h);
                 array.set(values);
                 columns[column] = new double[size];
                 for (int r = 0; r < size; r++) {
-                    columns[column][r] = (plus[r] - minus[r]) / (2 * h);
+                    double near = plus[r] - minus[r];
+                    double far = plus2[r] - minus2[r];
+                    columns[column][r] = (8 * near - far) / (12 * h);
                 }
                 column++;
             }
@@ -359,6 +361,21 @@ final class CurvatureReference {
             a[p][k] = c * apk - s * aqk;
             a[q][k] = s * apk + c * aqk;
         }
+    }
+
+    private static double[] displacedGradient(
+            Block model,
+            Loss loss,
+            NDArray input,
+            NDArray target,
+            NDArray array,
+            double[] values,
+            int index,
+            double step) {
+        double[] moved = values.clone();
+        moved[index] += step;
+        array.set(moved);
+        return gradient(model, loss, input, target);
     }
 
     private static double[][] moved(
