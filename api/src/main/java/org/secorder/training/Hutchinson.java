@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.Block;
 import ai.djl.training.loss.Loss;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.secorder.core.HessianVectorProduct;
 import org.secorder.operator.CurvatureOperator;
@@ -18,7 +20,11 @@ import org.secorder.operator.CurvatureOperator;
  */
 final class Hutchinson implements HessianEstimator {
 
-    private final HessianVectorProduct products = HessianVectorProduct.builder().build();
+    /** The most vectors multiplied in one evaluation of the loss, to bound memory. */
+    private static final int CHUNK = 16;
+
+    private final HessianVectorProduct hessianVectorProducts =
+            HessianVectorProduct.builder().build();
     private final int samples;
     private final SplittableRandom random;
 
@@ -30,35 +36,32 @@ final class Hutchinson implements HessianEstimator {
     /** {@inheritDoc} */
     @Override
     public NDList estimate(Block model, Loss loss, NDList inputs, NDList labels) {
-        CurvatureOperator operator = products.operator(model, loss, inputs, labels);
+        CurvatureOperator operator = hessianVectorProducts.operator(model, loss, inputs, labels);
         NDList parameters = operator.getParameters();
         NDArray[] sums = new NDArray[parameters.size()];
         NDManager owner = parameters.get(0).getManager();
         try (NDManager work = owner.newSubManager()) {
-            for (int s = 0; s < samples; s++) {
-                NDList vector = rademacher(parameters, work);
-                NDList product;
-                try {
-                    product = operator.multiply(vector);
-                } catch (UnsupportedOperationException e) {
-                    throw new UnsupportedOperationException(
-                            "Hutchinson's estimate needs Hessian-vector products, which this"
-                                    + " engine does not give for this model ("
-                                    + e.getMessage()
-                                    + "); use an exact diagonal that needs first derivatives"
-                                    + " only: HessianEstimator.exact(HessianDiagonal.builder()"
-                                    + ".optMethod(HessianDiagonal.Method.STRUCTURED).build())",
-                            e);
+            for (int done = 0; done < samples; done += CHUNK) {
+                List<NDList> vectors = new ArrayList<>();
+                for (int s = done; s < Math.min(samples, done + CHUNK); s++) {
+                    vectors.add(rademacher(parameters, work));
                 }
-                product.attach(work);
-                for (int i = 0; i < sums.length; i++) {
-                    NDArray term = vector.get(i).mul(product.get(i));
-                    if (sums[i] == null) {
-                        sums[i] = term;
-                    } else {
-                        sums[i].addi(term);
-                        term.close();
+                List<NDList> products = multiply(operator, vectors);
+                for (int s = 0; s < vectors.size(); s++) {
+                    NDList vector = vectors.get(s);
+                    NDList product = products.get(s);
+                    product.attach(work);
+                    for (int i = 0; i < sums.length; i++) {
+                        NDArray term = vector.get(i).mul(product.get(i));
+                        if (sums[i] == null) {
+                            sums[i] = term;
+                        } else {
+                            sums[i].addi(term);
+                            term.close();
+                        }
                     }
+                    product.close();
+                    vector.close();
                 }
             }
             NDList result = new NDList(sums.length);
@@ -67,6 +70,22 @@ final class Hutchinson implements HessianEstimator {
             }
             result.attach(owner);
             return result;
+        }
+    }
+
+    /** All the products in one evaluation of the loss, with the way out where there are none. */
+    private static List<NDList> multiply(CurvatureOperator operator, List<NDList> vectors) {
+        try {
+            return operator.multiplyAll(vectors);
+        } catch (UnsupportedOperationException e) {
+            throw new UnsupportedOperationException(
+                    "Hutchinson's estimate needs Hessian-vector products, which this"
+                            + " engine does not give for this model ("
+                            + e.getMessage()
+                            + "); use an exact diagonal that needs first derivatives"
+                            + " only: HessianEstimator.exact(HessianDiagonal.builder()"
+                            + ".optMethod(HessianDiagonal.Method.STRUCTURED).build())",
+                    e);
         }
     }
 
