@@ -412,7 +412,11 @@ public final class HessianDiagonal {
         };
     }
 
-    private NDList diagonal(
+    /**
+     * Computes per-parameter results with this configuration's strict, zero and {@code v} handling,
+     * attached to each parameter's manager; also used for Hessian-vector products.
+     */
+    NDList diagonal(
             DiagonalSource source,
             SecondOrderEngine engine,
             NDArray[] parameters,

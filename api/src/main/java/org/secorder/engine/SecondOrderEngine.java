@@ -61,4 +61,45 @@ public interface SecondOrderEngine {
      *     message names the operator that failed
      */
     NDArray[] hessianDiagonal(NDArray loss, NDArray[] variables, boolean createGraph);
+
+    /**
+     * Computes exact Hessian-vector products of a scalar loss by double backward, without writing
+     * to any gradient buffer. The Hessian is that of the loss with respect to the variables
+     * together; each product is computed from one recorded gradient.
+     *
+     * @param loss a scalar computed while recording was on
+     * @param variables arrays that require gradients
+     * @param vectors one group per product, each with one array per variable, shaped like it
+     * @param createGraph whether the returned products must themselves be differentiable
+     * @return one group of products per group of vectors, one array per variable, shaped like it
+     *     and attached to the loss's manager, or {@code null} for a variable the loss does not
+     *     depend on
+     * @throws UnsupportedOperationException if the engine cannot differentiate the loss twice; the
+     *     message names the operator that failed
+     */
+    NDArray[][] hessianVectorProducts(
+            NDArray loss, NDArray[] variables, NDArray[][] vectors, boolean createGraph);
+
+    /**
+     * Computes exact products of the generalized Gauss-Newton matrix {@code J^T H_loss J} with
+     * vectors, {@code J} the Jacobian of a model's output with respect to the variables and {@code
+     * H_loss} the Hessian of the loss with respect to that output, without writing to any gradient
+     * buffer.
+     *
+     * @param loss a scalar computed from {@code output} while recording was on
+     * @param output the model's output, recorded
+     * @param variables arrays that require gradients
+     * @param vectors one group per product, each with one array per variable, shaped like it
+     * @param createGraph whether the returned products must themselves be differentiable
+     * @return one group of products per group of vectors, laid out as by {@link
+     *     #hessianVectorProducts}, {@code null} for a variable the output does not depend on
+     * @throws UnsupportedOperationException if the engine has no route by its own autograd; the
+     *     message names what is missing
+     */
+    NDArray[][] gaussNewtonVectorProducts(
+            NDArray loss,
+            NDArray output,
+            NDArray[] variables,
+            NDArray[][] vectors,
+            boolean createGraph);
 }

@@ -38,6 +38,10 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
     private static final String NO_GRAPH = "not in a computational graph";
     private static final String UNREACHABLE = "unreachable from the outputs";
     private static final int RTLD_LAZY_LOCAL = 1;
+    private static final String HVP = "the exact Hessian-vector product by double backward";
+    private static final String HVP_ALTERNATIVES =
+            "Use Curvature.GGN for exact Gauss-Newton-vector products from first derivatives"
+                    + " (models with a supported loss), or run on the PyTorch engine.";
 
     private final MxAutogradLibrary lib;
 
@@ -146,6 +150,124 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
         return results;
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Asks MXNet for the gradient with a graph, then for the gradient of each {@code g_i . v_i}:
+     * MXNet's numpy-mode backward operators register no gradient of their own, so for most losses
+     * the second step fails and an {@link UnsupportedOperationException} names the operator.
+     */
+    @Override
+    public NDArray[][] hessianVectorProducts(
+            NDArray loss, NDArray[] variables, NDArray[][] vectors, boolean createGraph) {
+        NDArray[] gradients;
+        try {
+            gradients = gradient(loss, variables, true);
+        } catch (MxBackwardException e) {
+            throw unsupported(e, HVP, HVP_ALTERNATIVES);
+        }
+        NDArray[][] products = new NDArray[vectors.length][variables.length];
+        try {
+            for (int j = 0; j < vectors.length; j++) {
+                for (int k = 0; k < variables.length; k++) {
+                    if (gradients[k] == null) {
+                        continue;
+                    }
+                    accumulate(
+                            products[j],
+                            rowProducts(gradients[k], vectors[j][k], variables, createGraph));
+                }
+                for (int i = 0; i < variables.length; i++) {
+                    if (gradients[i] != null && products[j][i] == null) {
+                        products[j][i] = variables[i].zerosLike();
+                        products[j][i].attach(loss.getManager());
+                    }
+                }
+            }
+            return products;
+        } catch (RuntimeException e) {
+            for (NDArray[] group : products) {
+                close(group);
+            }
+            throw e;
+        } finally {
+            close(gradients);
+        }
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>MXNet cannot take the derivative of a vector-Jacobian product with respect to its
+     * cotangent, nor differentiate a loss's backward operators: there is no route through its
+     * autograd, and this method always throws. Secorder's {@code HessianVectorProduct} computes
+     * these products on MXNet from the loss Hessian's square-root factor with first derivatives
+     * only.
+     */
+    @Override
+    public NDArray[][] gaussNewtonVectorProducts(
+            NDArray loss,
+            NDArray output,
+            NDArray[] variables,
+            NDArray[][] vectors,
+            boolean createGraph) {
+        throw new UnsupportedOperationException(
+                "The MXNet engine cannot differentiate its backward operators, so it has no"
+                        + " Gauss-Newton-vector product by autograd (J v needs a double"
+                        + " backward). Use HessianVectorProduct with Curvature.GGN and"
+                        + " Method.AUTO or Method.FACTORED: exact, from first derivatives only.");
+    }
+
+    /** The gradient of {@code g . v} for every variable, {@code null} where it is unreachable. */
+    private NDArray[] rowProducts(
+            NDArray gradient, NDArray vector, NDArray[] variables, boolean createGraph) {
+        try {
+            return backward(gradient, vector, variables, true, createGraph);
+        } catch (MxBackwardException e) {
+            if (!isUnused(e)) {
+                throw unsupported(e, HVP, HVP_ALTERNATIVES);
+            }
+        }
+        NDArray[] rows = new NDArray[variables.length];
+        for (int i = 0; i < variables.length; i++) {
+            try {
+                rows[i] =
+                        backward(gradient, vector, new NDArray[] {variables[i]}, true, createGraph)[
+                                0];
+            } catch (MxBackwardException e) {
+                if (!isUnused(e)) {
+                    close(rows);
+                    throw unsupported(e, HVP, HVP_ALTERNATIVES);
+                }
+            }
+        }
+        return rows;
+    }
+
+    private static void accumulate(NDArray[] sums, NDArray[] terms) {
+        for (int i = 0; i < terms.length; i++) {
+            if (terms[i] == null) {
+                continue;
+            }
+            if (sums[i] == null) {
+                sums[i] = terms[i];
+            } else {
+                NDArray sum = sums[i].add(terms[i]);
+                sums[i].close();
+                terms[i].close();
+                sums[i] = sum;
+            }
+        }
+    }
+
+    private static void close(NDArray[] arrays) {
+        for (NDArray array : arrays) {
+            if (array != null) {
+                array.close();
+            }
+        }
+    }
+
     private NDArray diagonalOf(NDArray gradient, NDArray variable, boolean createGraph) {
         NDManager manager = gradient.getManager();
         Shape shape = gradient.getShape();
@@ -237,15 +359,24 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
     }
 
     private static UnsupportedOperationException unsupported(MxBackwardException e) {
+        return unsupported(
+                e,
+                "the exact Hessian diagonal by double backward (Method.AUTOGRAD)",
+                "Use Method.FINITE_DIFFERENCE for a central-difference approximation from first"
+                        + " derivatives, or run on the PyTorch engine.");
+    }
+
+    private static UnsupportedOperationException unsupported(
+            MxBackwardException e, String what, String alternatives) {
         Matcher matcher = NON_DIFFERENTIABLE.matcher(e.getMessage());
         String operator = matcher.find() ? matcher.group(1) : "an operator of the loss";
         return new UnsupportedOperationException(
                 "The MXNet engine cannot differentiate "
                         + operator
-                        + " a second time (its backward registers no gradient), so the exact"
-                        + " Hessian diagonal by double backward (Method.AUTOGRAD) is not available"
-                        + " for this loss. Use Method.FINITE_DIFFERENCE for a central-difference"
-                        + " approximation from first derivatives, or run on the PyTorch engine.",
+                        + " a second time (its backward registers no gradient), so "
+                        + what
+                        + " is not available for this loss. "
+                        + alternatives,
                 e);
     }
 

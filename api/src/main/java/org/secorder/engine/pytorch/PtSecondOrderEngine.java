@@ -13,7 +13,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
 
@@ -69,6 +71,62 @@ public final class PtSecondOrderEngine implements SecondOrderEngine {
     @Override
     public NDArray[] hessianDiagonal(NDArray loss, NDArray[] variables, boolean createGraph) {
         return call("forward", loss, variables, createGraph);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray[][] hessianVectorProducts(
+            NDArray loss, NDArray[] variables, NDArray[][] vectors, boolean createGraph) {
+        return products("hvp", loss, null, variables, vectors, createGraph);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray[][] gaussNewtonVectorProducts(
+            NDArray loss,
+            NDArray output,
+            NDArray[] variables,
+            NDArray[][] vectors,
+            boolean createGraph) {
+        return products("ggn", loss, output, variables, vectors, createGraph);
+    }
+
+    /**
+     * Runs a product method of the module through {@link #call}: its one list argument packs a
+     * count of the variables, the output where there is one, the variables and the vectors, and the
+     * products come back in the vectors' slots.
+     */
+    private NDArray[][] products(
+            String method,
+            NDArray loss,
+            NDArray output,
+            NDArray[] variables,
+            NDArray[][] vectors,
+            boolean createGraph) {
+        List<NDArray> slots = new ArrayList<>();
+        NDArray count = loss.getManager().create((long) variables.length);
+        slots.add(count);
+        if (output != null) {
+            slots.add(output);
+        }
+        slots.addAll(Arrays.asList(variables));
+        int offset = slots.size();
+        for (NDArray[] group : vectors) {
+            slots.addAll(Arrays.asList(group));
+        }
+        NDArray[] results;
+        try {
+            results = call(method, loss, slots.toArray(new NDArray[0]), createGraph);
+        } finally {
+            count.close();
+        }
+        NDArray[][] products = new NDArray[vectors.length][variables.length];
+        for (int j = 0; j < vectors.length; j++) {
+            for (int i = 0; i < variables.length; i++) {
+                products[j][i] = results[offset + j * variables.length + i];
+            }
+        }
+        return products;
     }
 
     /**

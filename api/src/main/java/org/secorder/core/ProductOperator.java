@@ -1,0 +1,278 @@
+package org.secorder.core;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.ParameterList;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.loss.Loss;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+import org.secorder.engine.RecordingScope;
+import org.secorder.engine.SecondOrderEngine;
+import org.secorder.engine.SecondOrderEngines;
+import org.secorder.evaluation.Evaluation;
+import org.secorder.evaluation.LossFunction;
+import org.secorder.evaluation.ParameterSnapshot;
+import org.secorder.operator.CurvatureOperator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Hessian or GGN of a loss as a {@link CurvatureOperator}: each product evaluates the loss
+ * again, in a scope of its own, and goes through {@link HessianDiagonal}'s per-parameter handling
+ * of frozen and unused parameters.
+ */
+final class ProductOperator implements CurvatureOperator {
+
+    /** The number of vector-Jacobian products per GGN product above which a warning is logged. */
+    static final long COSTLY_PRODUCTS = 64;
+
+    private static final Logger LOGGER = LoggerFactory.getLogger(ProductOperator.class);
+
+    private final HessianVectorProduct config;
+    private final SecondOrderEngine engine;
+    private final NDArray[] parameters;
+    private final String[] names;
+    private final List<NDArray> callerArrays;
+    private final String source;
+    private final Supplier<NDArray> func;
+    private final Model model;
+    private final AtomicBoolean warned = new AtomicBoolean();
+
+    private ProductOperator(
+            HessianVectorProduct config,
+            NDArray[] parameters,
+            String[] names,
+            List<NDArray> callerArrays,
+            String source,
+            Supplier<NDArray> func,
+            Model model) {
+        this.config = config;
+        this.engine = SecondOrderEngines.of(parameters[0]);
+        this.parameters = parameters;
+        this.names = names;
+        this.callerArrays = callerArrays;
+        this.source = source;
+        this.func = func;
+        this.model = model;
+    }
+
+    static ProductOperator forLoss(
+            HessianVectorProduct config, Supplier<NDArray> func, NDList params) {
+        NDArray[] parameters = Arguments.parameters(params, "params");
+        String[] names = new String[parameters.length];
+        for (int i = 0; i < parameters.length; i++) {
+            names[i] = parameters[i].getName();
+        }
+        return new ProductOperator(
+                config, parameters, names, List.of(parameters), "func", func, null);
+    }
+
+    static ProductOperator forModel(
+            HessianVectorProduct config, Block block, Loss loss, NDList inputs, NDList targets) {
+        Arguments.requireNonNull(block, "model");
+        Arguments.requireNonNull(loss, "loss");
+        Arguments.arrays(inputs, "inputs");
+        Arguments.arrays(targets, "targets");
+        if (!block.isInitialized()) {
+            throw new IllegalStateException(
+                    "model must be initialized before its curvature is multiplied with a vector:"
+                            + " call model.initialize(manager, dataType, inputShapes) first");
+        }
+        ParameterList entries = block.getParameters();
+        if (entries.isEmpty()) {
+            throw new IllegalArgumentException("model has no parameters");
+        }
+        NDArray[] parameters = new NDArray[entries.size()];
+        String[] names = new String[entries.size()];
+        for (int i = 0; i < parameters.length; i++) {
+            names[i] = entries.get(i).getKey();
+            parameters[i] = entries.get(i).getValue().getArray();
+        }
+        Arguments.parameters(new NDList(parameters), "model.getParameters()");
+        List<NDArray> callers = new ArrayList<>(List.of(parameters));
+        callers.addAll(inputs);
+        callers.addAll(targets);
+        Model model = new Model(block, loss, inputs, targets, config.isTraining());
+        return new ProductOperator(
+                config,
+                parameters,
+                names,
+                List.copyOf(callers),
+                "loss.evaluate(targets, predictions)",
+                null,
+                model);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList getParameters() {
+        return new NDList(parameters);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList multiply(NDList vector) {
+        Arguments.requireNonNull(vector, "v");
+        NDArray[] vectors = Arguments.vectors(vector, parameters);
+        for (int i = 0; i < vectors.length; i++) {
+            String engineName = vectors[i].getManager().getEngine().getEngineName();
+            if (!engineName.equals(engine.getEngineName())) {
+                throw new IllegalArgumentException(
+                        "v: entry "
+                                + i
+                                + " must belong to the parameters' engine "
+                                + engine.getEngineName()
+                                + ", got "
+                                + engineName);
+            }
+            Device device = parameters[i].getDevice();
+            if (!vectors[i].getDevice().equals(device)) {
+                throw new IllegalArgumentException(
+                        "v: entry "
+                                + i
+                                + " must be on the device of parameter "
+                                + i
+                                + ", "
+                                + device
+                                + ", got "
+                                + vectors[i].getDevice());
+            }
+        }
+        List<NDArray> callers = new ArrayList<>(callerArrays);
+        callers.addAll(List.of(vectors));
+        HessianDiagonal results =
+                HessianDiagonal.builder()
+                        .optStrict(config.isStrict())
+                        .optCreateGraph(config.isCreateGraph())
+                        .build();
+        DiagonalSource products = (active, work) -> products(active, vectors, callers, work);
+        if (model == null || !model.training) {
+            return results.diagonal(products, engine, parameters, names, callers);
+        }
+        // Training-mode layers such as BatchNorm update running statistics in every forward pass.
+        try (ParameterSnapshot snapshot =
+                new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
+            try {
+                return results.diagonal(products, engine, parameters, names, callers);
+            } finally {
+                snapshot.restore();
+            }
+        }
+    }
+
+    private NDArray[] products(
+            int[] active, NDArray[] vectors, List<NDArray> callers, NDManager work) {
+        NDArray[] variables = new NDArray[active.length];
+        NDArray[] directions = new NDArray[active.length];
+        for (int k = 0; k < active.length; k++) {
+            variables[k] = parameters[active[k]];
+            directions[k] = vectors[active[k]];
+        }
+        NDArray[] output = new NDArray[1];
+        Supplier<NDArray> loss = model == null ? func : () -> model.loss(engine, output);
+        LossFunction function = new LossFunction(engine, loss, source, callers);
+        NDArray[] computed;
+        try (Evaluation evaluation = function.evaluate()) {
+            computed = compute(evaluation, output[0], variables, directions, work);
+            for (NDArray product : computed) {
+                if (product != null) {
+                    product.attach(work);
+                }
+            }
+        }
+        NDArray[] products = new NDArray[parameters.length];
+        for (int k = 0; k < active.length; k++) {
+            products[active[k]] = computed[k];
+        }
+        return products;
+    }
+
+    private NDArray[] compute(
+            Evaluation evaluation,
+            NDArray output,
+            NDArray[] variables,
+            NDArray[] directions,
+            NDManager work) {
+        boolean createGraph = config.isCreateGraph();
+        NDArray[][] groups = {directions};
+        if (config.getCurvature() == Curvature.HESSIAN) {
+            return engine.hessianVectorProducts(
+                            evaluation.getLoss(), variables, groups, createGraph)[0];
+        }
+        if (output == null) {
+            throw new IllegalArgumentException(
+                    "curvature GGN needs a model with exactly one output, the predictions the loss"
+                            + " is evaluated on");
+        }
+        HessianVectorProduct.Method method = config.getMethod();
+        if (method != HessianVectorProduct.Method.FACTORED) {
+            try {
+                return engine.gaussNewtonVectorProducts(
+                                evaluation.getLoss(), output, variables, groups, createGraph)[0];
+            } catch (UnsupportedOperationException e) {
+                if (method != HessianVectorProduct.Method.AUTO || createGraph) {
+                    throw e;
+                }
+            }
+        }
+        return FactoredGaussNewton.compute(
+                engine,
+                model.loss,
+                output,
+                model.targets.singletonOrThrow(),
+                variables,
+                directions,
+                evaluation.getManager(),
+                this::costly);
+    }
+
+    private void costly(long count) {
+        if (count > COSTLY_PRODUCTS && !warned.getAndSet(true)) {
+            LOGGER.warn(
+                    "Each exact Gauss-Newton-vector product from first derivatives"
+                            + " (Method.FACTORED) runs {} vector-Jacobian products through the"
+                            + " whole batch (one per sample and loss-factor column): about {}"
+                            + " gradient evaluations. Smaller batches cost quadratically less;"
+                            + " the PyTorch engine needs about 3.",
+                    count,
+                    count);
+        }
+    }
+
+    /** A model's forward pass and loss, recording the model's output of the latest evaluation. */
+    private static final class Model {
+
+        final Block block;
+        final Loss loss;
+        final NDList inputs;
+        final NDList targets;
+        final boolean training;
+
+        Model(Block block, Loss loss, NDList inputs, NDList targets, boolean training) {
+            this.block = block;
+            this.loss = loss;
+            this.inputs = inputs;
+            this.targets = targets;
+            this.training = training;
+        }
+
+        NDArray loss(SecondOrderEngine engine, NDArray[] output) {
+            NDManager manager = inputs.head().getManager();
+            ParameterStore store = new ParameterStore(manager, false);
+            RecordingScope mode = engine.trainingMode(training);
+            try {
+                NDList predictions = block.forward(store, inputs, training);
+                output[0] = predictions.size() == 1 ? predictions.head() : null;
+                return loss.evaluate(targets, predictions);
+            } finally {
+                mode.close();
+            }
+        }
+    }
+}
