@@ -196,6 +196,77 @@ public final class HessianDiagonal {
     }
 
     /**
+     * Computes or estimates the diagonal of a scalar loss with this configuration, with its
+     * standard error (zeros for an exact method) and its cost, so that code can switch methods
+     * freely. {@link Method#HUTCHINSON} and {@link Method#XDIAG} take Hessian-vector products from
+     * {@link HessianVectorProduct}.
+     *
+     * @param func computes the scalar loss from {@code params}
+     * @param params the parameters
+     * @return the estimate, its arrays attached to each parameter's manager
+     */
+    public DiagonalEstimate estimate(Supplier<NDArray> func, NDList params) {
+        if (method == Method.HUTCHINSON || method == Method.XDIAG) {
+            Arguments.requireNonNull(func, "func");
+            NDArray[] scales = Arguments.vectors(vectors, Arguments.parameters(params, "params"));
+            CurvatureOperator operator =
+                    HessianVectorProduct.builder().optStrict(strict).build().operator(func, params);
+            return StochasticDiagonals.scaled(
+                    StochasticDiagonals.ofOperator(
+                            method, operator, probes, seed, probeDistribution, memoryBudget),
+                    scales);
+        }
+        if (method == Method.MONTE_CARLO) {
+            throw new IllegalArgumentException(
+                    "method MONTE_CARLO samples labels from the model's predictive distribution:"
+                            + " use estimate(Block, Loss, NDList, NDList)");
+        }
+        NDList diagonal = compute(func, params);
+        return StochasticDiagonals.exact(diagonal, StochasticDiagonals.exactCost(method, params));
+    }
+
+    /**
+     * Computes or estimates the diagonal of a model's loss with this configuration, with its
+     * standard error (zeros for an exact method) and its cost, so that code can switch methods
+     * freely.
+     *
+     * @param model an initialized block
+     * @param loss the loss, evaluated as {@code loss.evaluate(targets, predictions)}
+     * @param inputs the model's inputs
+     * @param targets the labels
+     * @return the estimate, one array per entry of {@code model.getParameters()}, attached to each
+     *     parameter's manager
+     */
+    public DiagonalEstimate estimate(Block model, Loss loss, NDList inputs, NDList targets) {
+        if (method == Method.HUTCHINSON || method == Method.XDIAG) {
+            CurvatureOperator operator =
+                    HessianVectorProduct.builder()
+                            .optStrict(strict)
+                            .optTraining(training)
+                            .build()
+                            .operator(model, loss, inputs, targets);
+            NDArray[] scales =
+                    Arguments.vectors(vectors, operator.getParameters().toArray(new NDArray[0]));
+            return StochasticDiagonals.scaled(
+                    StochasticDiagonals.ofOperator(
+                            method, operator, probes, seed, probeDistribution, memoryBudget),
+                    scales);
+        }
+        if (method == Method.MONTE_CARLO) {
+            return StochasticDiagonals.monteCarlo(
+                    model, loss, inputs, targets, strict, training, probes, seed, vectors);
+        }
+        NDList diagonal = compute(model, loss, inputs, targets);
+        Method resolved = resolve(model, loss);
+        return StochasticDiagonals.exact(
+                diagonal,
+                resolved == Method.STRUCTURED || resolved == Method.GGN
+                        ? StochasticDiagonals.outputsPerExample(model, inputs)
+                        : StochasticDiagonals.exactCost(
+                                resolved, StochasticDiagonals.parametersOf(model)));
+    }
+
+    /**
      * Estimates the diagonal of a curvature operator, the Hessian or any symmetric matrix a caller
      * supplies, with {@link Method#HUTCHINSON} or {@link Method#XDIAG}.
      *
@@ -224,6 +295,9 @@ public final class HessianDiagonal {
      * @return one diagonal per parameter, in order, attached to each parameter's manager
      */
     public NDList compute(Supplier<NDArray> func, NDList params) {
+        if (StochasticDiagonals.isStochastic(method)) {
+            return StochasticDiagonals.diagonalOf(estimate(func, params));
+        }
         Arguments.requireNonNull(func, "func");
         if (method == Method.STRUCTURED || method == Method.GGN) {
             throw new IllegalArgumentException(
@@ -256,6 +330,9 @@ public final class HessianDiagonal {
      *     each parameter's manager
      */
     public NDList compute(Block model, Loss loss, NDList inputs, NDList targets) {
+        if (StochasticDiagonals.isStochastic(method)) {
+            return StochasticDiagonals.diagonalOf(estimate(model, loss, inputs, targets));
+        }
         Arguments.requireNonNull(model, "model");
         Arguments.requireNonNull(loss, "loss");
         Arguments.arrays(inputs, "inputs");

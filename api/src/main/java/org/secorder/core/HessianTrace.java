@@ -1,6 +1,10 @@
 package org.secorder.core;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.nn.Block;
+import ai.djl.training.loss.Loss;
+import java.util.function.Supplier;
 import org.secorder.estimation.internal.HutchPlusPlus;
 import org.secorder.estimation.internal.Hutchinson;
 import org.secorder.estimation.internal.ParameterSpace;
@@ -62,6 +66,7 @@ public final class HessianTrace {
     private final Curvature curvature;
     private final double relativeErrorWarning;
     private final long memoryBudget;
+    private final boolean training;
 
     HessianTrace(Builder builder) {
         method = builder.method;
@@ -71,6 +76,7 @@ public final class HessianTrace {
         curvature = builder.curvature;
         relativeErrorWarning = builder.relativeErrorWarning;
         memoryBudget = builder.memoryBudget;
+        training = builder.training;
     }
 
     /**
@@ -80,6 +86,43 @@ public final class HessianTrace {
      */
     public static Builder builder() {
         return new Builder();
+    }
+
+    /**
+     * Computes the trace of the Hessian of a scalar loss, its products from {@link
+     * HessianVectorProduct}.
+     *
+     * @param func computes the scalar loss from {@code params}
+     * @param params the parameters
+     * @return the trace with its standard error and cost
+     * @throws IllegalArgumentException if the configuration asks for the GGN, which needs a model
+     */
+    public TraceEstimate compute(Supplier<NDArray> func, NDList params) {
+        Arguments.requireNonNull(func, "func");
+        return compute(
+                HessianVectorProduct.builder()
+                        .optCurvature(curvature)
+                        .build()
+                        .operator(func, params));
+    }
+
+    /**
+     * Computes the trace of the Hessian or the GGN of a model's loss, its products from {@link
+     * HessianVectorProduct}.
+     *
+     * @param model an initialized block
+     * @param loss the loss, evaluated as {@code loss.evaluate(targets, predictions)}
+     * @param inputs the model's inputs
+     * @param targets the labels
+     * @return the trace with its standard error and cost
+     */
+    public TraceEstimate compute(Block model, Loss loss, NDList inputs, NDList targets) {
+        return compute(
+                HessianVectorProduct.builder()
+                        .optCurvature(curvature)
+                        .optTraining(training)
+                        .build()
+                        .operator(model, loss, inputs, targets));
     }
 
     /**
@@ -118,11 +161,6 @@ public final class HessianTrace {
         return trace;
     }
 
-    /** Returns the curvature matrix whose trace a loss's computation takes. */
-    Curvature getCurvature() {
-        return curvature;
-    }
-
     private void warnIfUncertain(TraceEstimate trace) {
         double relative = trace.getRelativeStandardError();
         if (relative > relativeErrorWarning) {
@@ -155,8 +193,20 @@ public final class HessianTrace {
         Curvature curvature = Curvature.HESSIAN;
         double relativeErrorWarning = DEFAULT_RELATIVE_ERROR_WARNING;
         long memoryBudget = HessianDiagonal.DEFAULT_MEMORY_BUDGET;
+        boolean training;
 
         Builder() {}
+
+        /**
+         * Sets whether a model's forward passes run in training mode; {@code false} by default.
+         *
+         * @param training whether to run the model in training mode
+         * @return this builder
+         */
+        public Builder optTraining(boolean training) {
+            this.training = training;
+            return this;
+        }
 
         /**
          * Sets how the trace is computed; {@link Method#HUTCHINSON} by default.

@@ -2,11 +2,19 @@ package org.secorder.core;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.ParameterList;
+import ai.djl.training.loss.Loss;
+import org.secorder.engine.SecondOrderEngine;
+import org.secorder.engine.SecondOrderEngines;
 import org.secorder.estimation.internal.FlatEstimate;
 import org.secorder.estimation.internal.Hutchinson;
+import org.secorder.estimation.internal.MonteCarloGgn;
 import org.secorder.estimation.internal.ParameterSpace;
 import org.secorder.estimation.internal.Probes;
 import org.secorder.estimation.internal.XDiag;
+import org.secorder.evaluation.ParameterSnapshot;
 import org.secorder.operator.CurvatureOperator;
 
 /** The stochastic methods of {@link HessianDiagonal} and the wrapping of results as estimates. */
@@ -128,5 +136,122 @@ final class StochasticDiagonals {
             }
         }
         return new DiagonalEstimate(diagonal, standardError, estimate.getProducts());
+    }
+
+    /** Keeps an estimate's diagonal and closes its standard error. */
+    static NDList diagonalOf(DiagonalEstimate estimate) {
+        estimate.getStandardError().close();
+        return estimate.getDiagonal();
+    }
+
+    /** The model's parameter arrays, in the order of {@code getParameters()}. */
+    static NDList parametersOf(Block model) {
+        NDList parameters = new NDList();
+        for (var entry : model.getParameters()) {
+            parameters.add(entry.getValue().getArray());
+        }
+        return parameters;
+    }
+
+    /**
+     * The cost of an exact differentiation method: one Hessian-vector product per element of the
+     * parameters that require gradients for {@code AUTOGRAD} (and {@code AUTO} on a loss), two
+     * gradient evaluations per element for {@code FINITE_DIFFERENCE}.
+     */
+    static long exactCost(HessianDiagonal.Method method, NDList params) {
+        long elements = 0;
+        for (NDArray parameter : params) {
+            if (parameter.hasGradient()) {
+                elements += parameter.size();
+            }
+        }
+        return method == HessianDiagonal.Method.FINITE_DIFFERENCE ? 2 * elements : elements;
+    }
+
+    /**
+     * The loss columns of the structured methods: the model's outputs per example, the columns of
+     * the loss's Hessian that they carry backwards.
+     */
+    static long outputsPerExample(Block model, NDList inputs) {
+        Shape output = model.getOutputShapes(inputs.getShapes())[0];
+        long batch = output.dimension() == 0 ? 1 : Math.max(1, output.get(0));
+        return output.size() / batch;
+    }
+
+    /** {@link HessianDiagonal.Method#MONTE_CARLO} for a model. */
+    static DiagonalEstimate monteCarlo(
+            Block model,
+            Loss loss,
+            NDList inputs,
+            NDList targets,
+            boolean strict,
+            boolean training,
+            int probes,
+            long seed,
+            NDList vectors) {
+        Arguments.requireNonNull(model, "model");
+        Arguments.requireNonNull(loss, "loss");
+        Arguments.arrays(inputs, "inputs");
+        Arguments.arrays(targets, "targets");
+        if (!model.isInitialized()) {
+            throw new IllegalStateException(
+                    "model must be initialized before its GGN diagonal is estimated: call"
+                            + " model.initialize(manager, dataType, inputShapes) first");
+        }
+        ParameterList entries = model.getParameters();
+        if (entries.isEmpty()) {
+            throw new IllegalArgumentException("model has no parameters");
+        }
+        NDArray[] parameters = Arguments.parameters(parametersOf(model), "model.getParameters()");
+        NDArray[] scales = Arguments.vectors(vectors, parameters);
+        boolean[] active = new boolean[parameters.length];
+        for (int i = 0; i < parameters.length; i++) {
+            active[i] = parameters[i].hasGradient();
+            if (!active[i] && strict) {
+                throw new IllegalArgumentException(
+                        "strict: parameter "
+                                + Arguments.describe(i, entries.get(i).getKey())
+                                + " does not require a gradient");
+            }
+        }
+        SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
+        ParameterSpace space = new ParameterSpace(parameters);
+        FlatEstimate estimate;
+        if (training) {
+            // training-mode layers such as BatchNorm update running statistics in every pass
+            try (ParameterSnapshot snapshot =
+                    new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
+                try {
+                    estimate =
+                            MonteCarloGgn.estimate(
+                                    engine,
+                                    model,
+                                    loss,
+                                    inputs,
+                                    targets,
+                                    parameters,
+                                    active,
+                                    true,
+                                    probes,
+                                    seed);
+                } finally {
+                    snapshot.restore();
+                }
+            }
+        } else {
+            estimate =
+                    MonteCarloGgn.estimate(
+                            engine,
+                            model,
+                            loss,
+                            inputs,
+                            targets,
+                            parameters,
+                            active,
+                            false,
+                            probes,
+                            seed);
+        }
+        return scaled(of(space, estimate), scales);
     }
 }

@@ -219,6 +219,10 @@ public final class ParameterSpace {
         }
         if (array.getDataType() != type) {
             array = array.toType(type, false);
+        } else {
+            // an array of its own memory: PyTorch wraps the JVM buffer of create(), which views
+            // taken of it (slices, reshapes) do not keep alive
+            array = array.duplicate();
         }
         if (!array.getDevice().equals(device)) {
             array = array.toDevice(device, false);

@@ -1,4 +1,4 @@
-package org.secorder.tests.estimation;
+package org.secorder.tests;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
