@@ -42,32 +42,29 @@ final class FactoredGaussNewton {
      * @param output the model's output, recorded
      * @param labels the labels
      * @param variables the parameters the product is over
-     * @param vectors one vector per variable
+     * @param vectors one group per product, each with one vector per variable
      * @param results the manager the products are attached to
      * @param costly called with the number of vector-Jacobian products before they run
-     * @return one product per variable, or {@code null} for a variable the output does not depend
-     *     on
+     * @return one group of products per group of vectors, one per variable, or {@code null} for a
+     *     variable the output does not depend on
      */
-    static NDArray[] compute(
+    static NDArray[][] compute(
             SecondOrderEngine engine,
             Loss loss,
             NDArray output,
             NDArray labels,
             NDArray[] variables,
-            NDArray[] vectors,
+            NDArray[][] vectors,
             NDManager results,
             LongConsumer costly) {
-        LossHessianFactor factor;
-        RecordingScope off = engine.recording(false);
-        try {
-            factor = LossHessianFactor.of(loss, output, labels);
-        } finally {
-            off.close();
-        }
-        NDArray[] sums = new NDArray[variables.length];
+        LossHessianFactor factor = factor(engine, loss, output, labels);
+        NDArray[][] sums = new NDArray[vectors.length][variables.length];
         if (factor == null) {
             // the loss is linear in the output: the product is zero wherever the output reaches
-            return zerosWhereUsed(engine, output, variables, sums, results);
+            for (NDArray[] group : sums) {
+                zerosWhereUsed(engine, output, variables, group, results);
+            }
+            return sums;
         }
         NDArray values = factor.getValues();
         NDArray signs = factor.getSigns();
@@ -85,31 +82,69 @@ final class FactoredGaussNewton {
                     NDArray sign = signs == null ? null : signs.get(new NDIndex(n, k));
                     NDArray column = values.get(new NDIndex(n, k));
                     addColumn(engine, output.get(n), column, sign, variables, vectors, sums, used);
-                    for (NDArray sum : sums) {
-                        if (sum != null && sum.getManager() == step) {
-                            sum.attach(results);
-                        }
-                    }
+                    keep(sums, step, results);
                 }
             }
         }
+        for (NDArray[] group : sums) {
+            zerosWhereUnset(group, used, variables, results);
+        }
+        return sums;
+    }
+
+    private static LossHessianFactor factor(
+            SecondOrderEngine engine, Loss loss, NDArray output, NDArray labels) {
+        RecordingScope off = engine.recording(false);
+        try {
+            return LossHessianFactor.of(loss, output, labels);
+        } catch (UnsupportedOperationException e) {
+            throw new UnsupportedOperationException(
+                    "The exact Gauss-Newton-vector product from first derivatives"
+                            + " (Method.FACTORED, what AUTO picks on engines without second"
+                            + " derivatives) needs the Hessian of the loss with respect to the"
+                            + " model's output, which Secorder knows for: "
+                            + LossHessianFactor.SUPPORTED_LOSSES
+                            + ". Run on the PyTorch engine for any other loss ("
+                            + e.getMessage()
+                            + ")",
+                    e);
+        } finally {
+            off.close();
+        }
+    }
+
+    /** Moves the sums a step created out of its scope. */
+    private static void keep(NDArray[][] sums, NDManager step, NDManager results) {
+        for (NDArray[] group : sums) {
+            for (NDArray sum : group) {
+                if (sum != null && sum.getManager() == step) {
+                    sum.attach(results);
+                }
+            }
+        }
+    }
+
+    private static void zerosWhereUnset(
+            NDArray[] sums, boolean[] used, NDArray[] variables, NDManager results) {
         for (int i = 0; i < variables.length; i++) {
             if (used[i] && sums[i] == null) {
                 sums[i] = zeros(variables[i], results);
             }
         }
-        return sums;
     }
 
-    /** Adds {@code sign g (g . v)} for {@code g} the gradient of {@code output . column}. */
+    /**
+     * Adds {@code sign g (g . v)} to each group's sums, for {@code g} the gradient of {@code output
+     * . column}, computed once for all groups.
+     */
     private static void addColumn(
             SecondOrderEngine engine,
             NDArray output,
             NDArray column,
             NDArray sign,
             NDArray[] variables,
-            NDArray[] vectors,
-            NDArray[] sums,
+            NDArray[][] vectors,
+            NDArray[][] sums,
             boolean[] used) {
         NDArray scalar;
         RecordingScope on = engine.recording(true);
@@ -119,33 +154,42 @@ final class FactoredGaussNewton {
             on.close();
         }
         NDArray[] g = engine.gradient(scalar, variables, false);
+        for (int i = 0; i < variables.length; i++) {
+            used[i] |= g[i] != null;
+        }
         RecordingScope quiet = engine.recording(false);
         try {
-            NDArray dot = null;
-            for (int i = 0; i < variables.length; i++) {
-                if (g[i] != null) {
-                    used[i] = true;
-                    NDArray term = g[i].mul(vectors[i]).sum();
-                    dot = dot == null ? term : dot.add(term);
-                }
-            }
-            if (dot == null) {
-                return;
-            }
-            NDArray coefficient = sign == null ? dot : dot.mul(sign);
-            for (int i = 0; i < variables.length; i++) {
-                if (g[i] == null) {
-                    continue;
-                }
-                NDArray contribution = g[i].mul(coefficient);
-                if (sums[i] == null) {
-                    sums[i] = contribution;
-                } else {
-                    sums[i].addi(contribution);
-                }
+            for (int j = 0; j < vectors.length; j++) {
+                addProjection(g, sign, vectors[j], sums[j]);
             }
         } finally {
             quiet.close();
+        }
+    }
+
+    /** Adds {@code sign g (g . v)} to the sums of one vector. */
+    private static void addProjection(NDArray[] g, NDArray sign, NDArray[] vector, NDArray[] sums) {
+        NDArray dot = null;
+        for (int i = 0; i < g.length; i++) {
+            if (g[i] != null) {
+                NDArray term = g[i].mul(vector[i]).sum();
+                dot = dot == null ? term : dot.add(term);
+            }
+        }
+        if (dot == null) {
+            return;
+        }
+        NDArray coefficient = sign == null ? dot : dot.mul(sign);
+        for (int i = 0; i < g.length; i++) {
+            if (g[i] == null) {
+                continue;
+            }
+            NDArray contribution = g[i].mul(coefficient);
+            if (sums[i] == null) {
+                sums[i] = contribution;
+            } else {
+                sums[i].addi(contribution);
+            }
         }
     }
 

@@ -50,8 +50,7 @@ public final class HessianVectorProduct {
          * square-root factor (supported losses as for {@link HessianDiagonal.Method#STRUCTURED})
          * and one vector-Jacobian product through the whole batch per sample and factor column,
          * {@code N (C - 1)} for a softmax cross-entropy over {@code C} classes. Exact, but costly
-         * on large batches: a warning is logged when one product needs more than {@value
-         * ProductOperator#COSTLY_PRODUCTS} of them.
+         * on large batches: a warning is logged when one product needs more than 64 of them.
          */
         FACTORED
     }

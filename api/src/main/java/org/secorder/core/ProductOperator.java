@@ -9,6 +9,7 @@ import ai.djl.nn.ParameterList;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
@@ -118,13 +119,55 @@ final class ProductOperator implements CurvatureOperator {
     /** {@inheritDoc} */
     @Override
     public NDList multiply(NDList vector) {
-        Arguments.requireNonNull(vector, "v");
-        NDArray[] vectors = Arguments.vectors(vector, parameters);
-        for (int i = 0; i < vectors.length; i++) {
-            String engineName = vectors[i].getManager().getEngine().getEngineName();
+        return multiplyAll(Collections.singletonList(vector)).get(0);
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>One evaluation of the loss serves every vector: on PyTorch one TorchScript call, and the
+     * vector-Jacobian products of {@link HessianVectorProduct.Method#FACTORED} are shared by all
+     * vectors.
+     */
+    @Override
+    public List<NDList> multiplyAll(List<NDList> vectors) {
+        if (vectors == null) {
+            throw new IllegalArgumentException("vectors must not be null");
+        }
+        if (vectors.isEmpty()) {
+            return new ArrayList<>();
+        }
+        NDArray[][] groups = new NDArray[vectors.size()][];
+        List<NDArray> callers = new ArrayList<>(callerArrays);
+        for (int j = 0; j < groups.length; j++) {
+            groups[j] = checked(vectors.get(j), vectors.size() == 1 ? "v" : "vectors[" + j + "]");
+            callers.addAll(List.of(groups[j]));
+        }
+        if (model == null || !model.training) {
+            return perParameter(groups, callers);
+        }
+        // Training-mode layers such as BatchNorm update running statistics in every forward pass.
+        try (ParameterSnapshot snapshot =
+                new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
+            try {
+                return perParameter(groups, callers);
+            } finally {
+                snapshot.restore();
+            }
+        }
+    }
+
+    private NDArray[] checked(NDList vector, String name) {
+        if (vector == null) {
+            throw new IllegalArgumentException(name + " must not be null");
+        }
+        NDArray[] arrays = Arguments.vectors(vector, parameters);
+        for (int i = 0; i < arrays.length; i++) {
+            String engineName = arrays[i].getManager().getEngine().getEngineName();
             if (!engineName.equals(engine.getEngineName())) {
                 throw new IllegalArgumentException(
-                        "v: entry "
+                        name
+                                + ": entry "
                                 + i
                                 + " must belong to the parameters' engine "
                                 + engine.getEngineName()
@@ -132,78 +175,94 @@ final class ProductOperator implements CurvatureOperator {
                                 + engineName);
             }
             Device device = parameters[i].getDevice();
-            if (!vectors[i].getDevice().equals(device)) {
+            if (!arrays[i].getDevice().equals(device)) {
                 throw new IllegalArgumentException(
-                        "v: entry "
+                        name
+                                + ": entry "
                                 + i
                                 + " must be on the device of parameter "
                                 + i
                                 + ", "
                                 + device
                                 + ", got "
-                                + vectors[i].getDevice());
+                                + arrays[i].getDevice());
             }
         }
-        List<NDArray> callers = new ArrayList<>(callerArrays);
-        callers.addAll(List.of(vectors));
+        return arrays;
+    }
+
+    /**
+     * Computes the products of every group in one evaluation, on the first group's turn, and hands
+     * each group through {@link HessianDiagonal}'s per-parameter handling.
+     */
+    private List<NDList> perParameter(NDArray[][] groups, List<NDArray> callers) {
         HessianDiagonal results =
                 HessianDiagonal.builder()
                         .optStrict(config.isStrict())
                         .optCreateGraph(config.isCreateGraph())
                         .build();
-        DiagonalSource products = (active, work) -> products(active, vectors, callers, work);
-        if (model == null || !model.training) {
-            return results.diagonal(products, engine, parameters, names, callers);
-        }
-        // Training-mode layers such as BatchNorm update running statistics in every forward pass.
-        try (ParameterSnapshot snapshot =
-                new ParameterSnapshot(engine, parameters, parameters[0].getManager())) {
-            try {
-                return results.diagonal(products, engine, parameters, names, callers);
-            } finally {
-                snapshot.restore();
+        NDArray[][][] computed = new NDArray[1][][];
+        List<NDList> products = new ArrayList<>(groups.length);
+        try (NDManager held = parameters[0].getManager().newSubManager()) {
+            for (int j = 0; j < groups.length; j++) {
+                int group = j;
+                DiagonalSource source =
+                        (active, work) -> {
+                            if (computed[0] == null) {
+                                computed[0] = products(active, groups, callers, held);
+                            }
+                            return computed[0][group];
+                        };
+                products.add(results.diagonal(source, engine, parameters, names, callers));
             }
+            return products;
+        } catch (RuntimeException | Error e) {
+            for (NDList product : products) {
+                product.close();
+            }
+            throw e;
         }
     }
 
-    private NDArray[] products(
-            int[] active, NDArray[] vectors, List<NDArray> callers, NDManager work) {
+    private NDArray[][] products(
+            int[] active, NDArray[][] groups, List<NDArray> callers, NDManager held) {
         NDArray[] variables = new NDArray[active.length];
-        NDArray[] directions = new NDArray[active.length];
+        NDArray[][] directions = new NDArray[groups.length][active.length];
         for (int k = 0; k < active.length; k++) {
             variables[k] = parameters[active[k]];
-            directions[k] = vectors[active[k]];
+            for (int j = 0; j < groups.length; j++) {
+                directions[j][k] = groups[j][active[k]];
+            }
         }
         NDArray[] output = new NDArray[1];
         Supplier<NDArray> loss = model == null ? func : () -> model.loss(engine, output);
         LossFunction function = new LossFunction(engine, loss, source, callers);
-        NDArray[] computed;
+        NDArray[][] computed;
         try (Evaluation evaluation = function.evaluate()) {
-            computed = compute(evaluation, output[0], variables, directions, work);
-            for (NDArray product : computed) {
-                if (product != null) {
-                    product.attach(work);
+            computed = compute(evaluation, output[0], variables, directions);
+            for (NDArray[] group : computed) {
+                for (NDArray product : group) {
+                    if (product != null) {
+                        product.attach(held);
+                    }
                 }
             }
         }
-        NDArray[] products = new NDArray[parameters.length];
-        for (int k = 0; k < active.length; k++) {
-            products[active[k]] = computed[k];
+        NDArray[][] products = new NDArray[groups.length][parameters.length];
+        for (int j = 0; j < groups.length; j++) {
+            for (int k = 0; k < active.length; k++) {
+                products[j][active[k]] = computed[j][k];
+            }
         }
         return products;
     }
 
-    private NDArray[] compute(
-            Evaluation evaluation,
-            NDArray output,
-            NDArray[] variables,
-            NDArray[] directions,
-            NDManager work) {
+    private NDArray[][] compute(
+            Evaluation evaluation, NDArray output, NDArray[] variables, NDArray[][] groups) {
         boolean createGraph = config.isCreateGraph();
-        NDArray[][] groups = {directions};
         if (config.getCurvature() == Curvature.HESSIAN) {
             return engine.hessianVectorProducts(
-                            evaluation.getLoss(), variables, groups, createGraph)[0];
+                    evaluation.getLoss(), variables, groups, createGraph);
         }
         if (output == null) {
             throw new IllegalArgumentException(
@@ -214,7 +273,7 @@ final class ProductOperator implements CurvatureOperator {
         if (method != HessianVectorProduct.Method.FACTORED) {
             try {
                 return engine.gaussNewtonVectorProducts(
-                                evaluation.getLoss(), output, variables, groups, createGraph)[0];
+                        evaluation.getLoss(), output, variables, groups, createGraph);
             } catch (UnsupportedOperationException e) {
                 if (method != HessianVectorProduct.Method.AUTO || createGraph) {
                     throw e;
@@ -227,7 +286,7 @@ final class ProductOperator implements CurvatureOperator {
                 output,
                 model.targets.singletonOrThrow(),
                 variables,
-                directions,
+                groups,
                 evaluation.getManager(),
                 this::costly);
     }

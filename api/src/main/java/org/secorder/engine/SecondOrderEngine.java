@@ -38,7 +38,8 @@ public interface SecondOrderEngine {
     RecordingScope trainingMode(boolean training);
 
     /**
-     * Computes the first derivatives of a scalar loss without writing to any gradient buffer.
+     * Computes the first derivatives of a scalar loss without writing to any gradient buffer. The
+     * recorded graph is kept, so that arrays it computed can be differentiated again.
      *
      * @param loss a scalar computed while recording was on
      * @param variables arrays that require gradients

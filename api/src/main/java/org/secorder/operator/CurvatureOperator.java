@@ -1,6 +1,8 @@
 package org.secorder.operator;
 
 import ai.djl.ndarray.NDList;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * A symmetric linear operator on the space of some parameters, known only through its products with
@@ -29,4 +31,30 @@ public interface CurvatureOperator {
      *     must close
      */
     NDList multiply(NDList vector);
+
+    /**
+     * Multiplies the operator with several vectors; an operator may share work between them (the
+     * products of {@code HessianVectorProduct} evaluate the loss once for all), and by default
+     * multiplies them one by one.
+     *
+     * @param vectors the vectors, each one array per parameter, shaped like it; left unchanged
+     * @return one product per vector, in order, each owned by the caller
+     */
+    default List<NDList> multiplyAll(List<NDList> vectors) {
+        if (vectors == null) {
+            throw new IllegalArgumentException("vectors must not be null");
+        }
+        List<NDList> products = new ArrayList<>(vectors.size());
+        try {
+            for (NDList vector : vectors) {
+                products.add(multiply(vector));
+            }
+        } catch (RuntimeException | Error e) {
+            for (NDList product : products) {
+                product.close();
+            }
+            throw e;
+        }
+        return products;
+    }
 }

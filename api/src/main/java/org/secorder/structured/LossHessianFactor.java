@@ -13,6 +13,9 @@ import ai.djl.training.loss.Loss;
  */
 public final class LossHessianFactor {
 
+    /** The losses whose factor is known, for messages. */
+    public static final String SUPPORTED_LOSSES = LossCurvatures.SUPPORTED;
+
     private final NDArray values;
     private final NDArray signs;
 

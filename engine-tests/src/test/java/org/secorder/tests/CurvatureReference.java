@@ -21,7 +21,7 @@ import java.util.Random;
  * GradientCollector} computes, the Jacobian of the model's output from central differences of
  * forward passes, and symmetric eigenvalues by Jacobi rotations.
  */
-final class CurvatureReference {
+public final class CurvatureReference {
 
     private CurvatureReference() {}
 
@@ -149,17 +149,19 @@ final class CurvatureReference {
             double[] values = array.toDoubleArray();
             for (int i = 0; i < values.length; i++) {
                 double h = step * Math.max(1, Math.abs(values[i]));
-                double[] moved = values.clone();
-                moved[i] = values[i] + h;
-                array.set(moved);
-                double[] plus = gradient(model, loss, input, target);
-                moved[i] = values[i] - h;
-                array.set(moved);
-                double[] minus = gradient(model, loss, input, target);
+                double[] plus = displacedGradient(model, loss, input, target, array, values, i, h);
+                double[] minus =
+                        displacedGradient(model, loss, input, target, array, values, i, -h);
+                double[] plus2 =
+                        displacedGradient(model, loss, input, target, array, values, i, 2 * h);
+                double[] minus2 =
+                        displacedGradient(model, loss, input, target, array, values, i, -2 * h);
                 array.set(values);
                 columns[column] = new double[size];
                 for (int r = 0; r < size; r++) {
-                    columns[column][r] = (plus[r] - minus[r]) / (2 * h);
+                    double near = plus[r] - minus[r];
+                    double far = plus2[r] - minus2[r];
+                    columns[column][r] = (8 * near - far) / (12 * h);
                 }
                 column++;
             }
@@ -174,10 +176,15 @@ final class CurvatureReference {
     }
 
     /**
-     * The Jacobian of a model's output, flattened per sample, with respect to all parameters:
-     * {@code [n][o][j]}, from fourth-order central differences of float64 forward passes.
+     * The Jacobian of a model's output, flattened per sample, with respect to all parameters, from
+     * fourth-order central differences of float64 forward passes in inference mode.
+     *
+     * @param model an initialized float64 model with one output
+     * @param input the batch
+     * @return {@code [n][o][j]}: sample {@code n}, output element {@code o}, parameter element
+     *     {@code j} in the order of {@code model.getParameters()}
      */
-    static double[][][] jacobian(Block model, NDArray input) {
+    public static double[][][] jacobian(Block model, NDArray input) {
         NDArray[] arrays = parameters(model);
         double[][] center = outputs(model, input);
         int size = 0;
@@ -227,8 +234,12 @@ final class CurvatureReference {
      * The Hessian of DJL's {@code SoftmaxCrossEntropyLoss} (sparse labels, weight 1, mean over the
      * batch) with respect to the logits of each sample, {@code (diag(p) - p p^T) / N}, derived by
      * hand.
+     *
+     * @param model an initialized float64 model whose one output is the logits
+     * @param input the batch
+     * @return {@code [n][a][b]}: the Hessian of sample {@code n}
      */
-    static double[][][] softmaxCrossEntropyHessians(Block model, NDArray input) {
+    public static double[][][] softmaxCrossEntropyHessians(Block model, NDArray input) {
         double[][] logits = outputs(model, input);
         int batch = logits.length;
         double[][][] hessians = new double[batch][][];
@@ -359,6 +370,21 @@ final class CurvatureReference {
             a[p][k] = c * apk - s * aqk;
             a[q][k] = s * apk + c * aqk;
         }
+    }
+
+    private static double[] displacedGradient(
+            Block model,
+            Loss loss,
+            NDArray input,
+            NDArray target,
+            NDArray array,
+            double[] values,
+            int index,
+            double step) {
+        double[] moved = values.clone();
+        moved[index] += step;
+        array.set(moved);
+        return gradient(model, loss, input, target);
     }
 
     private static double[][] moved(

@@ -11,6 +11,8 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.Loss;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Supplier;
 import org.secorder.core.Curvature;
 import org.secorder.core.HessianVectorProduct;
@@ -103,13 +105,48 @@ public class HessianVectorProductTest {
     }
 
     @Test
+    public void severalVectorsAtOnceGiveTheProductOfEach() {
+        EngineSupport.requireSecondDerivatives();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            NDArray x = parameter(manager, X);
+            NDArray y = parameter(manager, Y);
+            CurvatureOperator operator =
+                    HessianVectorProduct.builder()
+                            .build()
+                            .operator(cubic(manager, x, y), new NDList(x, y));
+            NDList first = new NDList(manager.create(VX), manager.create(VY));
+            NDList second = new NDList(manager.create(X), y.duplicate());
+            List<NDList> products = operator.multiplyAll(List.of(first, second));
+            Assert.assertEquals(products.size(), 2);
+            double[][] expected = cubicProduct();
+            Assertions.assertClose(products.get(0).get(0), expected[0], CLOSED_FORM);
+            Assertions.assertClose(products.get(0).get(1), expected[1], CLOSED_FORM);
+            NDList alone = operator.multiply(second);
+            for (int i = 0; i < 2; i++) {
+                Assertions.assertClose(
+                        Assertions.values(products.get(1).get(i)),
+                        Assertions.values(alone.get(i)),
+                        CLOSED_FORM,
+                        "second vector, parameter " + i);
+            }
+            expectArgumentError(() -> operator.multiplyAll(null), "vectors must not be null");
+            List<NDList> withNull = new ArrayList<>();
+            withNull.add(first);
+            withNull.add(null);
+            expectArgumentError(
+                    () -> operator.multiplyAll(withNull), "vectors[1] must not be null");
+            Assert.assertTrue(operator.multiplyAll(List.of()).isEmpty());
+        }
+    }
+
+    @Test
     public void networkProductEqualsTheHessianFromGradientDifferencesTimesV() {
         EngineSupport.requireSecondDerivatives();
         try (NDManager manager = NDManager.newBaseManager()) {
             Network network = Network.create(manager);
             double[][] hessian =
                     CurvatureReference.hessian(
-                            network.model, network.loss, network.input, network.target, 1e-4);
+                            network.model, network.loss, network.input, network.target, 1e-3);
             NDList v = CurvatureReference.normalLike(network.parameters(), 11);
             NDList product =
                     HessianVectorProduct.modelHvp(

@@ -41,7 +41,7 @@ import org.secorder.structured.StructuredDiagonal;
  */
 public final class StructuredBenchmark {
 
-    private static final int BATCH = 128;
+    static final int BATCH = 128;
     private static final int CLASSES = 10;
     private static final long DEFAULT_BUDGET = 256L << 20;
     private static final int WARMUP = 5;
@@ -171,7 +171,7 @@ public final class StructuredBenchmark {
         }
     }
 
-    private static String loadAverage() {
+    static String loadAverage() {
         try {
             String line = Files.readString(Paths.get("/proc/loadavg")).trim();
             return line.substring(0, line.indexOf(' '));
@@ -191,7 +191,7 @@ public final class StructuredBenchmark {
      * @param tasks the tasks
      * @return the median seconds and the mean page faults of each task
      */
-    private static Timing time(Runnable... tasks) {
+    static Timing time(Runnable... tasks) {
         long warmUpStart = System.nanoTime();
         for (int i = 0; i < WARMUP || System.nanoTime() - warmUpStart < WARMUP_NANOS; i++) {
             for (Runnable task : tasks) {
@@ -234,7 +234,7 @@ public final class StructuredBenchmark {
         }
     }
 
-    private static Block mlp(Supplier<Block> activation, int hidden) {
+    static Block mlp(Supplier<Block> activation, int hidden) {
         SequentialBlock model = new SequentialBlock();
         for (int i = 0; i < hidden; i++) {
             model.add(Linear.builder().setUnits(512).build()).add(activation.get());
@@ -242,7 +242,7 @@ public final class StructuredBenchmark {
         return model.add(Linear.builder().setUnits(CLASSES).build());
     }
 
-    private static Block cnn() {
+    static Block cnn() {
         return new SequentialBlock()
                 .add(conv(16))
                 .add(Activation.reluBlock())
@@ -284,10 +284,10 @@ public final class StructuredBenchmark {
     }
 
     /** The median seconds and the mean minor page faults of timed tasks. */
-    private static final class Timing {
+    static final class Timing {
 
-        private final double[] seconds;
-        private final long[] faults;
+        final double[] seconds;
+        final long[] faults;
 
         Timing(int tasks) {
             seconds = new double[tasks];
@@ -296,13 +296,13 @@ public final class StructuredBenchmark {
     }
 
     /** A model, its data and the measured operations. */
-    private static final class Setup {
+    static final class Setup {
 
-        private final NDManager manager;
-        private final Block model;
-        private final NDArray input;
-        private final NDArray labels;
-        private final Loss loss = Loss.softmaxCrossEntropyLoss();
+        final NDManager manager;
+        final Block model;
+        final NDArray input;
+        final NDArray labels;
+        final Loss loss = Loss.softmaxCrossEntropyLoss();
 
         Setup(NDManager manager, Block model, Shape shape) {
             this.manager = manager;

@@ -7,6 +7,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.util.ArrayList;
+import java.util.List;
 import org.secorder.operator.CurvatureOperator;
 
 /**
@@ -111,15 +113,32 @@ public final class ParameterSpace {
                 // flat rows: MXNet refuses arrays of rank above 5
                 stacks[i] = create(batch, data, new Shape(count, size), parameters[i]);
             }
-            NDArray[][] results = new NDArray[parameters.length][count];
+            List<NDList> vectorList = new ArrayList<>(count);
             for (int k = 0; k < count; k++) {
                 NDList vector = new NDList(parameters.length);
                 for (int i = 0; i < parameters.length; i++) {
                     vector.add(stacks[i].get(k).reshape(parameters[i].getShape()));
                 }
-                NDList product = operator.multiply(vector);
+                vectorList.add(vector);
+            }
+            // one call for the batch: operators may share work between the vectors
+            List<NDList> productList = operator.multiplyAll(vectorList);
+            if (productList == null || productList.size() != count) {
+                throw new IllegalStateException(
+                        "the curvature operator must return one product per vector ("
+                                + count
+                                + "), got "
+                                + (productList == null ? "null" : productList.size()));
+            }
+            for (NDList product : productList) {
+                if (product != null) {
+                    product.attach(batch);
+                }
+            }
+            NDArray[][] results = new NDArray[parameters.length][count];
+            for (int k = 0; k < count; k++) {
+                NDList product = productList.get(k);
                 check(product);
-                product.attach(batch);
                 for (int i = 0; i < parameters.length; i++) {
                     results[i][k] = product.get(i).reshape(offsets[i + 1] - offsets[i]);
                 }

@@ -42,7 +42,8 @@ class SecorderAutograd(Module):
     used = annotate(List[bool], [])
     if not loss.requires_grad:
       return self._unused(params)
-    grads = torch.autograd.grad([loss], params, None, None, bool(create_graph), True)
+    # the graph is retained, as MXNet's adapter does, so that it can be differentiated again
+    grads = torch.autograd.grad([loss], params, None, True, bool(create_graph), True)
     for i in range(len(params)):
       g = grads[i]
       if g is None:
