@@ -17,6 +17,7 @@ import org.secorder.engine.SecondOrderEngines;
 import org.secorder.evaluation.LossFunction;
 import org.secorder.evaluation.ParameterSnapshot;
 import org.secorder.finitedifference.FiniteDifferenceDiagonal;
+import org.secorder.operator.CurvatureOperator;
 import org.secorder.structured.StructuredDiagonal;
 
 /**
@@ -56,7 +57,32 @@ public final class HessianDiagonal {
          * The exact diagonal of the generalized Gauss-Newton matrix, for models of supported
          * blocks: the structured propagation without the activations' curvature; never negative.
          */
-        GGN
+        GGN,
+        /**
+         * Hutchinson's estimator {@code (1/m) sum_k z_k * (H z_k)} (elementwise products), one
+         * Hessian-vector product per probe: unbiased for Rademacher and Gaussian probes alike, as
+         * {@code E[z_i z_j] = delta_ij}; standard error: the sample standard deviation of the
+         * per-probe terms over {@code sqrt(m)}. Stochastic: use {@link #estimate}.
+         */
+        HUTCHINSON,
+        /**
+         * XDiag (Epperly, Tropp and Webber 2024): half of the products sketch a low-rank
+         * approximation, every probe serves in turn as a Hutchinson probe of the remainder;
+         * unbiased for both probe distributions and far more accurate than {@link #HUTCHINSON}
+         * where a few eigenvalues dominate. Spends {@code optProbes} products (at least 4, used in
+         * pairs); standard error: the sample standard deviation of its leave-one-out terms over the
+         * square root of their number. Stochastic: use {@link #estimate}.
+         */
+        XDIAG,
+        /**
+         * The Monte-Carlo generalized Gauss-Newton diagonal (BackPACK's {@code DiagGGNMC}, Sophia's
+         * Gauss-Newton-Bartlett estimator), for models: labels drawn from the model's predictive
+         * distribution, the squared gradient of the loss at those labels rescaled to be unbiased
+         * for the {@link #GGN} diagonal. First-order gradients only, so every engine; one backward
+         * pass per sample ({@code optProbes}, at least 2); standard error: the sample standard
+         * deviation over samples over the square root of their number.
+         */
+        MONTE_CARLO
     }
 
     /** The default {@link Builder#optMemoryBudget(long)}: 256 MiB of factor columns. */
@@ -70,6 +96,9 @@ public final class HessianDiagonal {
     private final double finiteDifferenceStep;
     private final long memoryBudget;
     private final boolean perSample;
+    private final int probes;
+    private final long seed;
+    private final ProbeDistribution probeDistribution;
 
     HessianDiagonal(Builder builder) {
         method = builder.method;
@@ -80,6 +109,9 @@ public final class HessianDiagonal {
         finiteDifferenceStep = builder.finiteDifferenceStep;
         memoryBudget = builder.memoryBudget;
         perSample = builder.perSample;
+        probes = builder.probes;
+        seed = builder.seed;
+        probeDistribution = builder.probeDistribution;
     }
 
     /**
@@ -164,6 +196,97 @@ public final class HessianDiagonal {
     }
 
     /**
+     * Computes or estimates the diagonal of a scalar loss with this configuration, with its
+     * standard error (zeros for an exact method) and its cost, so that code can switch methods
+     * freely. {@link Method#HUTCHINSON} and {@link Method#XDIAG} take Hessian-vector products from
+     * {@link HessianVectorProduct}.
+     *
+     * @param func computes the scalar loss from {@code params}
+     * @param params the parameters
+     * @return the estimate, its arrays attached to each parameter's manager
+     */
+    public DiagonalEstimate estimate(Supplier<NDArray> func, NDList params) {
+        if (method == Method.HUTCHINSON || method == Method.XDIAG) {
+            Arguments.requireNonNull(func, "func");
+            NDArray[] scales = Arguments.vectors(vectors, Arguments.parameters(params, "params"));
+            CurvatureOperator operator =
+                    HessianVectorProduct.builder().optStrict(strict).build().operator(func, params);
+            return StochasticDiagonals.scaled(
+                    StochasticDiagonals.ofOperator(
+                            method, operator, probes, seed, probeDistribution, memoryBudget),
+                    scales);
+        }
+        if (method == Method.MONTE_CARLO) {
+            throw new IllegalArgumentException(
+                    "method MONTE_CARLO samples labels from the model's predictive distribution:"
+                            + " use estimate(Block, Loss, NDList, NDList)");
+        }
+        NDList diagonal = compute(func, params);
+        return StochasticDiagonals.exact(diagonal, StochasticDiagonals.exactCost(method, params));
+    }
+
+    /**
+     * Computes or estimates the diagonal of a model's loss with this configuration, with its
+     * standard error (zeros for an exact method) and its cost, so that code can switch methods
+     * freely.
+     *
+     * @param model an initialized block
+     * @param loss the loss, evaluated as {@code loss.evaluate(targets, predictions)}
+     * @param inputs the model's inputs
+     * @param targets the labels
+     * @return the estimate, one array per entry of {@code model.getParameters()}, attached to each
+     *     parameter's manager
+     */
+    public DiagonalEstimate estimate(Block model, Loss loss, NDList inputs, NDList targets) {
+        if (method == Method.HUTCHINSON || method == Method.XDIAG) {
+            CurvatureOperator operator =
+                    HessianVectorProduct.builder()
+                            .optStrict(strict)
+                            .optTraining(training)
+                            .build()
+                            .operator(model, loss, inputs, targets);
+            NDArray[] scales =
+                    Arguments.vectors(vectors, operator.getParameters().toArray(new NDArray[0]));
+            return StochasticDiagonals.scaled(
+                    StochasticDiagonals.ofOperator(
+                            method, operator, probes, seed, probeDistribution, memoryBudget),
+                    scales);
+        }
+        if (method == Method.MONTE_CARLO) {
+            return StochasticDiagonals.monteCarlo(
+                    model, loss, inputs, targets, strict, training, probes, seed, vectors);
+        }
+        NDList diagonal = compute(model, loss, inputs, targets);
+        Method resolved = resolve(model, loss);
+        return StochasticDiagonals.exact(
+                diagonal,
+                resolved == Method.STRUCTURED || resolved == Method.GGN
+                        ? StochasticDiagonals.outputsPerExample(model, inputs)
+                        : StochasticDiagonals.exactCost(
+                                resolved, StochasticDiagonals.parametersOf(model)));
+    }
+
+    /**
+     * Estimates the diagonal of a curvature operator, the Hessian or any symmetric matrix a caller
+     * supplies, with {@link Method#HUTCHINSON} or {@link Method#XDIAG}.
+     *
+     * @param operator the operator; probes are created on each parameter's device, in its data type
+     * @return the estimate, its arrays attached to the parameters' managers
+     * @throws IllegalArgumentException if the method is not {@link Method#HUTCHINSON} or {@link
+     *     Method#XDIAG}
+     */
+    public DiagonalEstimate estimate(CurvatureOperator operator) {
+        Arguments.requireNonNull(operator, "operator");
+        NDArray[] scales =
+                Arguments.vectors(
+                        vectors, Arguments.parameters(operator.getParameters(), "operator"));
+        return StochasticDiagonals.scaled(
+                StochasticDiagonals.ofOperator(
+                        method, operator, probes, seed, probeDistribution, memoryBudget),
+                scales);
+    }
+
+    /**
      * Computes the Hessian diagonal of a scalar loss with this configuration.
      *
      * @param func computes the scalar loss from {@code params}; it is called with gradient
@@ -172,6 +295,9 @@ public final class HessianDiagonal {
      * @return one diagonal per parameter, in order, attached to each parameter's manager
      */
     public NDList compute(Supplier<NDArray> func, NDList params) {
+        if (StochasticDiagonals.isStochastic(method)) {
+            return StochasticDiagonals.diagonalOf(estimate(func, params));
+        }
         Arguments.requireNonNull(func, "func");
         if (method == Method.STRUCTURED || method == Method.GGN) {
             throw new IllegalArgumentException(
@@ -204,6 +330,9 @@ public final class HessianDiagonal {
      *     each parameter's manager
      */
     public NDList compute(Block model, Loss loss, NDList inputs, NDList targets) {
+        if (StochasticDiagonals.isStochastic(method)) {
+            return StochasticDiagonals.diagonalOf(estimate(model, loss, inputs, targets));
+        }
         Arguments.requireNonNull(model, "model");
         Arguments.requireNonNull(loss, "loss");
         Arguments.arrays(inputs, "inputs");
@@ -457,6 +586,9 @@ public final class HessianDiagonal {
         boolean finiteDifferenceStepSet;
         long memoryBudget = DEFAULT_MEMORY_BUDGET;
         boolean perSample;
+        int probes = HessianTrace.DEFAULT_PROBES;
+        long seed;
+        ProbeDistribution probeDistribution = ProbeDistribution.RADEMACHER;
 
         Builder() {}
 
@@ -560,6 +692,45 @@ public final class HessianDiagonal {
         }
 
         /**
+         * Sets the number of probes of a stochastic method: the Hessian-vector products of {@link
+         * Method#HUTCHINSON} and {@link Method#XDIAG}, the sampled labels (backward passes) of
+         * {@link Method#MONTE_CARLO}; {@link HessianTrace#DEFAULT_PROBES} by default. Exact methods
+         * ignore it.
+         *
+         * @param probes the number of probes
+         * @return this builder
+         */
+        public Builder optProbes(int probes) {
+            this.probes = probes;
+            return this;
+        }
+
+        /**
+         * Sets the seed of a stochastic method's probes or sampled labels; 0 by default. The same
+         * seed gives the same result on every engine and device; use different seeds for
+         * independent estimates.
+         *
+         * @param seed the seed
+         * @return this builder
+         */
+        public Builder optSeed(long seed) {
+            this.seed = seed;
+            return this;
+        }
+
+        /**
+         * Sets the distribution of the entries of the probes of {@link Method#HUTCHINSON} and
+         * {@link Method#XDIAG}; {@link ProbeDistribution#RADEMACHER} by default.
+         *
+         * @param distribution the distribution
+         * @return this builder
+         */
+        public Builder optProbeDistribution(ProbeDistribution distribution) {
+            this.probeDistribution = distribution;
+            return this;
+        }
+
+        /**
          * Builds the configured {@code HessianDiagonal}.
          *
          * @return the {@code HessianDiagonal}
@@ -572,6 +743,7 @@ public final class HessianDiagonal {
 
         private void validate() {
             Arguments.requireNonNull(method, "method");
+            StochasticDiagonals.validate(method, probes, probeDistribution, createGraph);
             if (createGraph && method == Method.FINITE_DIFFERENCE) {
                 throw new IllegalArgumentException(
                         "createGraph: finite differences give no differentiable result; use"
