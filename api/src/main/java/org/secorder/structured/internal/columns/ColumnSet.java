@@ -131,7 +131,7 @@ public abstract class ColumnSet {
         }
         index.append(from).append(':').append(to);
         NDArray part = values.get(new NDIndex(index.toString()));
-        long[] dims = featureShape.getShape();
+        long[] dims = featureShape.getShape().clone();
         dims[featureAxis] = to - from;
         Shape shape = new Shape(dims);
         return new DenseColumns(

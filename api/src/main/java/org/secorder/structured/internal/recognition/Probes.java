@@ -106,7 +106,8 @@ public final class Probes {
             return true;
         }
         if (output.getShape().get(0) != 1) {
-            return false;
+            // a lambda written for the model's shapes: decided on the real input
+            return true;
         }
         NDArray negated = run(block, manager, input.neg());
         if (negated == null || !negated.getShape().equals(output.getShape())) {
