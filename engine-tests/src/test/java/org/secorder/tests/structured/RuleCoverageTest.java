@@ -30,6 +30,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
+import org.secorder.structured.BlockRules;
 import org.secorder.structured.internal.recognition.RuleTable;
 import org.testng.Assert;
 import org.testng.SkipException;
@@ -43,6 +44,7 @@ import org.testng.annotations.Test;
  */
 public class RuleCoverageTest {
 
+    private static final double MXNET_FLOAT32_TOLERANCE = 5e-3;
     private static final Map<String, Case> CASES = new LinkedHashMap<>();
 
     static {
@@ -93,8 +95,23 @@ public class RuleCoverageTest {
             NDArray labels = Fixtures.classes(manager, Math.toIntExact(c.shape.get(0)), 3);
             Loss loss = new SoftmaxCrossEntropyLoss();
             NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
-            NDList expected = Fixtures.reference(model, loss, input, labels);
-            Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+            NDList expected;
+            double tolerance = Fixtures.tolerance();
+            if (Fixtures.isPyTorch()) {
+                expected = Fixtures.reference(model, loss, input, labels);
+            } else if (c.type == BatchNorm.class) {
+                // MXNet's batch-norm backward in inference mode returns the input gradient of
+                // training mode, so only loss values are a ground truth there
+                expected = Fixtures.valueDifferences(model, loss, input, labels);
+            } else {
+                expected = Fixtures.reference(model, loss, input, labels);
+                if (c.type == Prelu.class) {
+                    // MXNet evaluates prelu (its LeakyReLU operator) in float32 for float64 arrays,
+                    // so its float64 gradient differences are good to about 1e-3 only
+                    tolerance = MXNET_FLOAT32_TOLERANCE;
+                }
+            }
+            Fixtures.assertMatches(actual, expected, tolerance);
         }
     }
 
@@ -106,6 +123,15 @@ public class RuleCoverageTest {
         }
         for (Class<?> type : RuleTable.builtInClasses()) {
             Assert.assertTrue(covered.contains(type), "no case for the rule of " + type);
+        }
+    }
+
+    @Test
+    public void readmeListsEverySupportedBlock() throws java.io.IOException {
+        java.nio.file.Path readme = java.nio.file.Paths.get("..", "README.md");
+        String text = new String(java.nio.file.Files.readAllBytes(readme), "UTF-8");
+        for (String description : BlockRules.supportedBlocks()) {
+            Assert.assertTrue(text.contains("- " + description + "\n"), description);
         }
     }
 
