@@ -11,6 +11,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
@@ -57,6 +58,33 @@ public class RuleTableTest {
             Assert.assertTrue(BlockRules.unregister(Scale.class));
         }
         Assert.assertFalse(BlockRules.unregister(Scale.class));
+    }
+
+    @Test
+    public void subclassComputingAnotherFunctionIsRefused() {
+        Block model =
+                new SequentialBlock()
+                        .add(new DoubledLinear(Linear.builder().setUnits(4)))
+                        .add(Activation.tanhBlock())
+                        .add(Networks.linear(3));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Fixtures.initialize(model, manager, Networks.vectors(), 87);
+            NDArray input = Fixtures.normal(manager, 88, Networks.vectors());
+            NDArray labels = Fixtures.classes(manager, 5, 3);
+            UnsupportedOperationException e =
+                    Assert.expectThrows(
+                            UnsupportedOperationException.class,
+                            () ->
+                                    Fixtures.structured(
+                                            model,
+                                            new SoftmaxCrossEntropyLoss(),
+                                            input,
+                                            labels,
+                                            false));
+            Assert.assertTrue(
+                    e.getMessage().contains("does not compute x W^T + b"), e.getMessage());
+            Assert.assertTrue(e.getMessage().contains("DoubledLinear"), e.getMessage());
+        }
     }
 
     @Test
@@ -182,6 +210,24 @@ public class RuleTableTest {
                 .add(new Scale())
                 .add(Activation.tanhBlock())
                 .add(Networks.linear(3));
+    }
+
+    /** A subclass of {@code Linear} that computes twice what its superclass does. */
+    private static final class DoubledLinear extends Linear {
+
+        DoubledLinear(Linear.Builder builder) {
+            super(builder);
+        }
+
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore parameterStore,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
+            NDArray output = super.forwardInternal(parameterStore, inputs, training, params).head();
+            return new NDList(output.mul(2));
+        }
     }
 
     /** A block of a user's own: {@code y = s * x} with a learned vector {@code s}. */

@@ -5,6 +5,9 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
+import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.convolutional.Convolution;
 import java.util.Arrays;
 import org.secorder.structured.internal.columns.ColumnSet;
@@ -66,6 +69,22 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
         }
         Propagation propagation = getPropagation();
         NDArray output = runBlock(input);
+        Class<?> type = getBlock().getClass();
+        if (type != Conv1d.class && type != Conv2d.class && type != Conv3d.class) {
+            // a subclass may compute something else: check that it is the convolution
+            NDArray expected =
+                    input.getNDArrayInternal()
+                            .convolution(
+                                    input,
+                                    weight.getArray(),
+                                    bias == null ? null : bias.getArray(),
+                                    stride,
+                                    padding,
+                                    dilation,
+                                    groups)
+                            .head();
+            Outputs.check(this, output, expected, "the convolution of its settings");
+        }
         inputShape = input.getShape().slice(1);
         outputShape = output.getShape().slice(1);
         outputPadding = new long[spatial];

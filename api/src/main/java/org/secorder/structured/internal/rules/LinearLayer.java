@@ -54,7 +54,16 @@ public final class LinearLayer extends LeafLayer implements RowMap, Accumulators
         weightArray = propagation.keep(weight.getArray());
         squaredInput = propagation.keep(input.square());
         inputFeatures = new Shape(input.getShape().get(1));
-        return runBlock(input);
+        NDArray output = runBlock(input);
+        if (getBlock().getClass() != Linear.class) {
+            // a subclass may compute something else: check that it is x W^T + b
+            NDArray expected = input.matMul(weightArray.transpose());
+            if (bias != null) {
+                expected = expected.add(bias.getArray());
+            }
+            Outputs.check(this, output, expected, "x W^T + b");
+        }
+        return output;
     }
 
     /** {@inheritDoc} */
