@@ -1,6 +1,9 @@
 package org.secorder.tests.structured;
 
 import ai.djl.basicmodelzoo.basic.Mlp;
+import ai.djl.modality.nlp.DefaultVocabulary;
+import ai.djl.modality.nlp.Vocabulary;
+import ai.djl.modality.nlp.embedding.TrainableWordEmbedding;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
@@ -16,6 +19,7 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.convolutional.Conv3d;
+import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.core.Prelu;
 import ai.djl.nn.norm.BatchNorm;
@@ -61,6 +65,7 @@ public class RuleCoverageTest {
         add(BatchNorm.class, "GhostBatchNorm in inference", images(), RuleCoverageTest::ghost);
         add(Dropout.class, "Dropout in inference", vectors(), RuleCoverageTest::dropout);
         add(Prelu.class, "Prelu", vectors(), RuleCoverageTest::prelu);
+        add(Embedding.class, "TrainableWordEmbedding", new Shape(5, 3), RuleCoverageTest::words);
     }
 
     private static void add(Class<?> type, String name, Shape shape, Supplier<Block> model) {
@@ -91,7 +96,10 @@ public class RuleCoverageTest {
         }
         try (NDManager manager = NDManager.newBaseManager()) {
             Block model = Fixtures.initialize(c.model.get(), manager, c.shape, 61);
-            NDArray input = Fixtures.normal(manager, 62, c.shape);
+            NDArray input =
+                    c.type == Embedding.class
+                            ? indices(manager, c.shape)
+                            : Fixtures.normal(manager, 62, c.shape);
             NDArray labels = Fixtures.classes(manager, Math.toIntExact(c.shape.get(0)), 3);
             Loss loss = new SoftmaxCrossEntropyLoss();
             NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
@@ -133,6 +141,25 @@ public class RuleCoverageTest {
         for (String description : BlockRules.supportedBlocks()) {
             Assert.assertTrue(text.contains("- " + description + "\n"), description);
         }
+    }
+
+    /** Word indices {@code 0 .. 3}, some repeated within a sample. */
+    private static NDArray indices(NDManager manager, Shape shape) {
+        long[] values = new long[Math.toIntExact(shape.size())];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = (i * 5 + i / 3) % 4;
+        }
+        return manager.create(values, shape);
+    }
+
+    private static Block words() {
+        Vocabulary vocabulary =
+                DefaultVocabulary.builder().add(List.of("a", "b", "c", "d")).build();
+        return new SequentialBlock()
+                .add(new TrainableWordEmbedding(vocabulary, 3))
+                .add(Activation.tanhBlock())
+                .add(Networks.flatten())
+                .add(Networks.linear(3));
     }
 
     private static Shape vectors() {

@@ -8,6 +8,7 @@ import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.convolutional.Convolution;
+import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.core.Prelu;
 import ai.djl.nn.norm.BatchNorm;
@@ -20,6 +21,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.secorder.structured.internal.rules.BatchNormLayer;
 import org.secorder.structured.internal.rules.ConvolutionLayer;
+import org.secorder.structured.internal.rules.EmbeddingLayer;
 import org.secorder.structured.internal.rules.LinearLayer;
 import org.secorder.structured.internal.rules.PreluLayer;
 import org.secorder.structured.internal.rules.ReshapeLayer;
@@ -74,6 +76,12 @@ public final class RuleTable {
                     r.requireInference(block, path, "is random");
                     return new ReshapeLayer(r.describe(block, path), block);
                 });
+        builtIn(
+                Embedding.class,
+                "Embedding and its subclasses (TrainableWordEmbedding) as the first block",
+                (block, path, r) ->
+                        new EmbeddingLayer(
+                                r.describe(block, path), r.claim((Embedding<?>) block, path)));
         builtIn(
                 Prelu.class,
                 "Prelu (its slope learned)",
