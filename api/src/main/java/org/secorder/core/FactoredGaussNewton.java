@@ -7,7 +7,7 @@ import ai.djl.training.loss.Loss;
 import java.util.function.LongConsumer;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
-import org.secorder.structured.LossHessianFactor;
+import org.secorder.structured.internal.losses.LossHessianFactor;
 
 /**
  * The exact generalized Gauss-Newton-vector product from first derivatives only, for engines

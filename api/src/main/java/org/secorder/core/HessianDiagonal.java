@@ -19,6 +19,8 @@ import org.secorder.evaluation.ParameterSnapshot;
 import org.secorder.finitedifference.FiniteDifferenceDiagonal;
 import org.secorder.operator.CurvatureOperator;
 import org.secorder.structured.StructuredDiagonal;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The diagonal of the Hessian of a scalar loss with respect to parameters.
@@ -56,7 +58,13 @@ public final class HessianDiagonal {
         /**
          * The exact diagonal of the generalized Gauss-Newton matrix, for models of supported
          * blocks: the structured propagation without the activations' curvature; never negative.
+         *
+         * @deprecated the generalized Gauss-Newton matrix is another curvature, not another way to
+         *     compute the Hessian: use {@link #STRUCTURED} (or {@link #AUTO}) with {@link
+         *     Builder#optCurvature(Curvature) optCurvature(Curvature.GGN)}, which this is an alias
+         *     of
          */
+        @Deprecated
         GGN,
         /**
          * Hutchinson's estimator {@code (1/m) sum_k z_k * (H z_k)} (elementwise products), one
@@ -88,7 +96,10 @@ public final class HessianDiagonal {
     /** The default {@link Builder#optMemoryBudget(long)}: 256 MiB of factor columns. */
     public static final long DEFAULT_MEMORY_BUDGET = 256L << 20;
 
+    private static final Logger LOGGER = LoggerFactory.getLogger(HessianDiagonal.class);
+
     private final Method method;
+    private final Curvature curvature;
     private final NDList vectors;
     private final boolean createGraph;
     private final boolean strict;
@@ -102,6 +113,7 @@ public final class HessianDiagonal {
 
     HessianDiagonal(Builder builder) {
         method = builder.method;
+        curvature = builder.method == Method.GGN ? Curvature.GGN : builder.curvature;
         vectors = builder.vectors;
         createGraph = builder.createGraph;
         strict = builder.strict;
@@ -210,7 +222,11 @@ public final class HessianDiagonal {
             Arguments.requireNonNull(func, "func");
             NDArray[] scales = Arguments.vectors(vectors, Arguments.parameters(params, "params"));
             CurvatureOperator operator =
-                    HessianVectorProduct.builder().optStrict(strict).build().operator(func, params);
+                    HessianVectorProduct.builder()
+                            .optCurvature(curvature)
+                            .optStrict(strict)
+                            .build()
+                            .operator(func, params);
             return StochasticDiagonals.scaled(
                     StochasticDiagonals.ofOperator(
                             method, operator, probes, seed, probeDistribution, memoryBudget),
@@ -241,6 +257,7 @@ public final class HessianDiagonal {
         if (method == Method.HUTCHINSON || method == Method.XDIAG) {
             CurvatureOperator operator =
                     HessianVectorProduct.builder()
+                            .optCurvature(curvature)
                             .optStrict(strict)
                             .optTraining(training)
                             .build()
@@ -299,10 +316,12 @@ public final class HessianDiagonal {
             return StochasticDiagonals.diagonalOf(estimate(func, params));
         }
         Arguments.requireNonNull(func, "func");
-        if (method == Method.STRUCTURED || method == Method.GGN) {
+        if (method == Method.STRUCTURED || method == Method.GGN || curvature == Curvature.GGN) {
             throw new IllegalArgumentException(
                     "method "
                             + method
+                            + " with curvature "
+                            + curvature
                             + " needs the model's structure: use compute(Block, Loss, NDList,"
                             + " NDList)");
         }
@@ -398,7 +417,7 @@ public final class HessianDiagonal {
         Method resolved = resolve(model, loss);
         String lossSource = "loss.evaluate(targets, predictions)";
         if (resolved == Method.STRUCTURED || resolved == Method.GGN) {
-            boolean ggn = resolved == Method.GGN;
+            boolean ggn = curvature == Curvature.GGN;
             DiagonalSource structured =
                     (variables, work) ->
                             StructuredDiagonal.compute(
@@ -411,8 +430,9 @@ public final class HessianDiagonal {
                                     training,
                                     memoryBudget,
                                     work);
-            return method == Method.AUTO
+            return method == Method.AUTO && !ggn
                     ? fallingBack(
+                            parameters,
                             structured,
                             byDifferentiation(
                                     engine,
@@ -423,13 +443,62 @@ public final class HessianDiagonal {
                                     parameters))
                     : structured;
         }
+        if (method == Method.AUTO && !createGraph) {
+            List<String> unsupported = unsupportedBlocks(model, loss);
+            warnFallback(unsupported.isEmpty() ? "(none found)" : unsupported.get(0), parameters);
+        }
         return byDifferentiation(engine, resolved, func, lossSource, callerArrays, parameters);
+    }
+
+    /**
+     * Logs the one warning of a call whose {@link Method#AUTO} takes the double backward.
+     *
+     * @param reason the first unsupported block or loss, with the reason
+     * @param parameters the parameters
+     */
+    private static void warnFallback(String reason, NDArray[] parameters) {
+        long products = 0;
+        for (NDArray parameter : parameters) {
+            if (parameter.hasGradient()) {
+                products += parameter.size();
+            }
+        }
+        LOGGER.warn(
+                "Method.AUTO computes this Hessian diagonal by double backward, one Hessian-vector"
+                        + " product per parameter element: {} products, each about two backward"
+                        + " passes (Method.STRUCTURED takes a few). {} HessianDiagonal."
+                        + "unsupportedBlocks lists every such block; BlockRules.register adds a"
+                        + " rule.",
+                products,
+                reason);
+    }
+
+    /**
+     * Returns the blocks of a model (and the loss) that the structured methods do not support, each
+     * with the reason, in the mode of this configuration ({@link Builder#optTraining}): what makes
+     * {@link Method#AUTO} take the double backward, one Hessian-vector product per parameter
+     * element. Empty if the model is supported.
+     *
+     * <p>The children of an unsupported block are not looked at; what depends on the data (the rank
+     * of a {@code Linear} block's input) shows only when computing.
+     *
+     * @param model the model
+     * @param loss the loss
+     * @return one message per unsupported block or loss
+     */
+    public List<String> unsupportedBlocks(Block model, Loss loss) {
+        Arguments.requireNonNull(model, "model");
+        Arguments.requireNonNull(loss, "loss");
+        return StructuredDiagonal.unsupportedBlocks(model, loss, training);
     }
 
     /**
      * Returns the method a call of {@link #compute(Block, Loss, NDList, NDList)} with this
      * configuration uses: {@link Method#AUTO} becomes {@link Method#STRUCTURED} where every block
-     * and the loss are supported and no graph is asked for, and {@link Method#AUTOGRAD} otherwise.
+     * and the loss are supported and no graph is asked for, or where the curvature is {@link
+     * Curvature#GGN} (which only the structured method computes), and {@link Method#AUTOGRAD}
+     * otherwise. When {@code AUTO} takes {@code AUTOGRAD} for a model, {@code compute} logs one
+     * warning naming the first unsupported block and the number of Hessian-vector products.
      *
      * @param model the model
      * @param loss the loss
@@ -438,6 +507,9 @@ public final class HessianDiagonal {
     public Method resolve(Block model, Loss loss) {
         if (method != Method.AUTO) {
             return method;
+        }
+        if (curvature == Curvature.GGN) {
+            return Method.STRUCTURED;
         }
         return !createGraph && StructuredDiagonal.supports(model, loss, training)
                 ? Method.STRUCTURED
@@ -449,11 +521,13 @@ public final class HessianDiagonal {
      * Linear} block on inputs of rank above 2, say) show only in the data, and then the exact
      * double backward takes over.
      */
-    private static DiagonalSource fallingBack(DiagonalSource structured, DiagonalSource autograd) {
+    private static DiagonalSource fallingBack(
+            NDArray[] parameters, DiagonalSource structured, DiagonalSource autograd) {
         return (active, work) -> {
             try {
                 return structured.compute(active, work);
             } catch (UnsupportedOperationException e) {
+                warnFallback(e.getMessage(), parameters);
                 return autograd.compute(active, work);
             }
         };
@@ -578,6 +652,7 @@ public final class HessianDiagonal {
     public static final class Builder {
 
         Method method = Method.AUTO;
+        Curvature curvature = Curvature.HESSIAN;
         NDList vectors;
         boolean createGraph;
         boolean strict;
@@ -600,6 +675,20 @@ public final class HessianDiagonal {
          */
         public Builder optMethod(Method method) {
             this.method = method;
+            return this;
+        }
+
+        /**
+         * Sets which curvature's diagonal is computed: {@link Curvature#HESSIAN} (the default) or
+         * {@link Curvature#GGN}, the generalized Gauss-Newton matrix, which only {@link
+         * Method#STRUCTURED} computes (and {@link Method#AUTO}, which then picks it) and which is
+         * never negative where the loss is convex in the model's output.
+         *
+         * @param curvature the curvature
+         * @return this builder
+         */
+        public Builder optCurvature(Curvature curvature) {
+            this.curvature = curvature;
             return this;
         }
 
@@ -741,8 +830,35 @@ public final class HessianDiagonal {
             return new HessianDiagonal(this);
         }
 
+        /**
+         * Checks the curvature against the method.
+         *
+         * @return whether the curvature is the generalized Gauss-Newton matrix
+         */
+        private boolean validateCurvature() {
+            Arguments.requireNonNull(curvature, "curvature");
+            boolean ggn = curvature == Curvature.GGN || method == Method.GGN;
+            if (ggn
+                    && method != Method.AUTO
+                    && method != Method.STRUCTURED
+                    && method != Method.GGN
+                    && !StochasticDiagonals.isStochastic(method)) {
+                throw new IllegalArgumentException(
+                        "curvature: the generalized Gauss-Newton diagonal needs Method.STRUCTURED,"
+                                + " Method.AUTO or a stochastic method, got "
+                                + method);
+            }
+            if (ggn && createGraph) {
+                throw new IllegalArgumentException(
+                        "createGraph: the generalized Gauss-Newton diagonal is computed by"
+                                + " Method.STRUCTURED, which gives no differentiable result");
+            }
+            return ggn;
+        }
+
         private void validate() {
             Arguments.requireNonNull(method, "method");
+            boolean ggn = validateCurvature();
             StochasticDiagonals.validate(method, probes, probeDistribution, createGraph);
             if (createGraph && method == Method.FINITE_DIFFERENCE) {
                 throw new IllegalArgumentException(
@@ -757,7 +873,7 @@ public final class HessianDiagonal {
                                 + " gives no differentiable result; use Method.AUTOGRAD (or AUTO)"
                                 + " with createGraph=true");
             }
-            if (perSample && !structured) {
+            if (perSample && !structured && !(ggn && method == Method.AUTO)) {
                 throw new IllegalArgumentException(
                         "perSample: per-example diagonals need Method.STRUCTURED or Method.GGN, got"
                                 + " "

@@ -9,6 +9,7 @@ import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
+import org.secorder.evaluation.HostArrays;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -212,7 +213,7 @@ public final class Lanczos {
                 values[k] = random.nextGaussian();
             }
             vector[i] =
-                    work.create(values, parameter.getShape())
+                    HostArrays.create(work, values, parameter.getShape())
                             .toDevice(parameter.getDevice(), false)
                             .toType(parameter.getDataType(), false);
         }

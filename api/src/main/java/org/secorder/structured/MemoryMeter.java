@@ -46,11 +46,12 @@ public final class MemoryMeter {
     }
 
     /**
-     * Records that a number of bytes of factor columns are held at once.
+     * Records that a number of bytes of factor columns are held at once; called by the computation
+     * while it runs.
      *
      * @param bytes the bytes held
      */
-    void observe(long bytes) {
+    public void observe(long bytes) {
         peakBytes = Math.max(peakBytes, bytes);
     }
 }

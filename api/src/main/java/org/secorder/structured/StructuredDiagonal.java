@@ -12,6 +12,10 @@ import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.engine.SecondOrderEngines;
 import org.secorder.evaluation.CallerArrays;
+import org.secorder.structured.internal.losses.LossCurvatures;
+import org.secorder.structured.internal.propagation.Computation;
+import org.secorder.structured.internal.propagation.Layer;
+import org.secorder.structured.internal.recognition.Recognition;
 
 /**
  * The exact Hessian diagonal, or the exact generalized Gauss-Newton diagonal, of a model's loss by
@@ -34,13 +38,11 @@ import org.secorder.evaluation.CallerArrays;
  * chunks, and a wide network in slices of samples, so that the columns held at once fit a memory
  * budget.
  *
- * <p>Supported blocks: {@code SequentialBlock}, {@code ParallelBlock} summing its branches
- * (residual blocks), {@code Linear} on {@code (batch, features)}, {@code Conv1d}/{@code
- * Conv2d}/{@code Conv3d}, DJL's activation blocks, its max and average pooling blocks, flatten,
- * reshape and identity blocks, and {@code BatchNorm} and {@code Dropout} in inference mode.
- * Supported losses: {@code L2Loss}, {@code L1Loss}, {@code SoftmaxCrossEntropyLoss} and {@code
- * SigmoidBinaryCrossEntropyLoss} on logits, each with DJL's mean reduction. Anything else is
- * refused with an {@link UnsupportedOperationException} that names it and lists what is supported.
+ * <p>Supported blocks: those of the rule table, {@link BlockRules#supportedBlocks()}, to which
+ * users add rules of their own with {@link BlockRules#register}. Supported losses: {@code L2Loss},
+ * {@code L1Loss}, {@code SoftmaxCrossEntropyLoss} and {@code SigmoidBinaryCrossEntropyLoss} on
+ * logits, each with DJL's mean reduction. Anything else is refused with an {@link
+ * UnsupportedOperationException} that names it and lists what is supported.
  */
 public final class StructuredDiagonal {
 
@@ -75,11 +77,37 @@ public final class StructuredDiagonal {
     public static boolean supports(Block model, Loss loss, boolean training) {
         try (NDManager manager = NDManager.newBaseManager()) {
             LossCurvatures.of(loss);
-            LayerFactory.build(model, manager, training);
+            Recognition.build(model, manager, training);
             return true;
         } catch (UnsupportedOperationException e) {
             return false;
         }
+    }
+
+    /**
+     * Returns every block of a model without a structured rule, and the loss if it is not
+     * supported, each with the reason; empty if the structured methods support the model.
+     *
+     * <p>The children of an unsupported block are not looked at. What depends on the data is only
+     * checked by {@code compute}: the rank of a {@code Linear} block's input, the shape of a
+     * cross-entropy's predictions.
+     *
+     * @param model the model
+     * @param loss the loss
+     * @param training whether the model runs in training mode
+     * @return one message per unsupported block or loss, in the order of the model, the loss last
+     */
+    public static List<String> unsupportedBlocks(Block model, Loss loss, boolean training) {
+        List<String> unsupported;
+        try (NDManager manager = NDManager.newBaseManager()) {
+            unsupported = new ArrayList<>(Recognition.unsupported(model, manager, training));
+        }
+        try {
+            LossCurvatures.of(loss);
+        } catch (UnsupportedOperationException e) {
+            unsupported.add(e.getMessage());
+        }
+        return unsupported;
     }
 
     /**
@@ -167,7 +195,7 @@ public final class StructuredDiagonal {
             RecordingScope recording = engine.recording(false);
             RecordingScope mode = engine.trainingMode(training);
             try {
-                Layer root = LayerFactory.build(model, work, training);
+                Layer root = Recognition.build(model, work, training);
                 List<NDArray> parameters = callerArrays.subList(0, entries.size());
                 Computation computation =
                         new Computation(

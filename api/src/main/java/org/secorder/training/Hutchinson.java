@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.secorder.core.HessianVectorProduct;
+import org.secorder.evaluation.HostArrays;
 import org.secorder.operator.CurvatureOperator;
 
 /**
@@ -105,7 +106,7 @@ final class Hutchinson implements HessianEstimator {
                     bits >>>= 1;
                 }
             }
-            NDArray created = work.create(signs, parameter.getShape());
+            NDArray created = HostArrays.create(work, signs, parameter.getShape());
             NDArray typed =
                     parameter.getDataType() == DataType.FLOAT32
                             ? created

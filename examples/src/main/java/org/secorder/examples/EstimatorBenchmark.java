@@ -99,7 +99,10 @@ public final class EstimatorBenchmark {
             HessianDiagonal exactHessian =
                     HessianDiagonal.builder().optMethod(HessianDiagonal.Method.AUTOGRAD).build();
             HessianDiagonal exactGgn =
-                    HessianDiagonal.builder().optMethod(HessianDiagonal.Method.GGN).build();
+                    HessianDiagonal.builder()
+                            .optMethod(HessianDiagonal.Method.STRUCTURED)
+                            .optCurvature(Curvature.GGN)
+                            .build();
             double[] hessian = flat(exactHessian.compute(model, loss, inputs, targets));
             double[] ggn = flat(exactGgn.compute(model, loss, inputs, targets));
             long start = System.nanoTime();

@@ -10,6 +10,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SigmoidBinaryCrossEntropyLoss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
 import java.util.SplittableRandom;
+import org.secorder.evaluation.HostArrays;
 
 /**
  * Draws labels from a model's predictive distribution under a DJL loss, and knows the scale that
@@ -164,12 +165,8 @@ final class LabelSampler {
                 }
                 break;
         }
-        NDArray array = manager.create(labels, labelShape);
-        // an array of its own memory: PyTorch wraps the JVM buffer of create(), which views taken
-        // of it (the loss reshapes the labels) do not keep alive
-        return array.getDataType() == labelType
-                ? array.duplicate()
-                : array.toType(labelType, false);
+        NDArray array = HostArrays.create(manager, labels, labelShape);
+        return array.getDataType() == labelType ? array : array.toType(labelType, false);
     }
 
     private void sampleClasses(SplittableRandom random, double[] labels) {
@@ -209,8 +206,10 @@ final class LabelSampler {
             float[] label,
             float[] prediction,
             int classes) {
-        NDArray labels = scratch.create(label, new Shape(1, label.length)).toType(type, false);
-        NDArray predictions = scratch.create(prediction, new Shape(1, classes)).toType(type, false);
+        NDArray labels =
+                HostArrays.create(scratch, label, new Shape(1, label.length)).toType(type, false);
+        NDArray predictions =
+                HostArrays.create(scratch, prediction, new Shape(1, classes)).toType(type, false);
         if (label.length == 1 && classes == 2) {
             labels = labels.reshape(1);
         }
@@ -252,6 +251,7 @@ final class LabelSampler {
                         + what
                         + "). Supported: "
                         + SUPPORTED
-                        + ". Use Method.GGN or HUTCHINSON for other losses.");
+                        + ". Use Method.STRUCTURED with Curvature.GGN, or HUTCHINSON, for other"
+                        + " losses.");
     }
 }

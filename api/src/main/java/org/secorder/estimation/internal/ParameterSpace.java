@@ -9,6 +9,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
+import org.secorder.evaluation.HostArrays;
 import org.secorder.operator.CurvatureOperator;
 
 /**
@@ -232,16 +233,12 @@ public final class ParameterSpace {
             for (int j = 0; j < data.length; j++) {
                 values[j] = (float) data[j];
             }
-            array = manager.create(values, shape);
+            array = HostArrays.create(manager, values, shape);
         } else {
-            array = manager.create(data, shape);
+            array = HostArrays.create(manager, data, shape);
         }
         if (array.getDataType() != type) {
             array = array.toType(type, false);
-        } else {
-            // an array of its own memory: PyTorch wraps the JVM buffer of create(), which views
-            // taken of it (slices, reshapes) do not keep alive
-            array = array.duplicate();
         }
         if (!array.getDevice().equals(device)) {
             array = array.toDevice(device, false);

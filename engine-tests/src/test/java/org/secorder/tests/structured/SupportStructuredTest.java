@@ -1,6 +1,5 @@
 package org.secorder.tests.structured;
 
-import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Activation;
@@ -69,22 +68,20 @@ public class SupportStructuredTest {
         Assert.assertTrue(message.contains("fromSigmoid=true"), message);
     }
 
-    /** A parallel block that concatenates its branches is refused. */
+    /** A parallel block that multiplies its branches is refused, naming what joins are known. */
     @Test
-    public void concatenatingParallelBlockIsUnsupported() {
-        Block concat =
+    public void multiplyingParallelBlockIsUnsupported() {
+        Block product =
                 new ParallelBlock(
                         list ->
                                 new NDList(
-                                        NDArrays.concat(
-                                                new NDList(
-                                                        list.get(0).singletonOrThrow(),
-                                                        list.get(1).singletonOrThrow()),
-                                                1)),
+                                        list.get(0)
+                                                .singletonOrThrow()
+                                                .mul(list.get(1).singletonOrThrow())),
                         List.of(Networks.linear(2), Networks.linear(2)));
-        Block model = new SequentialBlock().add(concat).add(Networks.linear(3));
+        Block model = new SequentialBlock().add(product).add(Networks.linear(3));
         String message = failure(model, new SoftmaxCrossEntropyLoss(), false);
-        Assert.assertTrue(message.contains("not combined by a sum"), message);
+        Assert.assertTrue(message.contains("its join is not a sum of its branches"), message);
     }
 
     /** Batch normalization in training mode is refused, naming the mode. */
@@ -105,6 +102,7 @@ public class SupportStructuredTest {
         Block model = Networks.mlp(new LambdaBlock(list -> new NDList(list.head().square())), 3);
         String message = failure(model, new SoftmaxCrossEntropyLoss(), false);
         Assert.assertTrue(message.contains("computes no known activation"), message);
+        Assert.assertTrue(message.contains("does not only move values"), message);
     }
 
     /** A lambda named like DJL's tanh block that computes another function is refused. */

@@ -1,0 +1,2 @@
+/** Internals of the structured methods: not API, may change in any release. */
+package org.secorder.structured.internal;

@@ -1,0 +1,198 @@
+package org.secorder.structured.internal.propagation;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.nn.ParameterList;
+import ai.djl.training.loss.Loss;
+import java.util.ArrayList;
+import java.util.List;
+import org.secorder.engine.SecondOrderEngine;
+import org.secorder.structured.MemoryMeter;
+import org.secorder.structured.internal.columns.ColumnSet;
+import org.secorder.structured.internal.losses.LossCheck;
+import org.secorder.structured.internal.losses.LossCurvature;
+import org.secorder.structured.internal.losses.LossCurvatures;
+
+/**
+ * One structured computation over a batch: the forward pass, the loss rules, the gradient pass
+ * where activations have curvature, and the propagation of every column set.
+ *
+ * <p>Every supported block treats samples independently, so a wide network may run the batch in
+ * slices of samples, each slice propagated on its own and the diagonals summed (or, per sample,
+ * concatenated); the loss rules still divide by the whole batch. Slices keep the arrays of one rule
+ * within the working set of {@link Propagation}, where very large temporaries cost more to allocate
+ * than to compute with.
+ */
+public final class Computation {
+
+    private final Layer root;
+    private final LossCurvature curvature;
+    private final Loss loss;
+    private final SecondOrderEngine engine;
+    private final MemoryMeter meter;
+    private final boolean ggn;
+    private final boolean perSample;
+    private final boolean training;
+    private final List<NDArray> parameters;
+
+    /**
+     * Creates a computation.
+     *
+     * @param root the model's layers
+     * @param loss the DJL loss
+     * @param engine the engine adapter
+     * @param meter the memory budget
+     * @param ggn whether to leave out the curvature of the activations
+     * @param perSample whether each sample keeps its own diagonal
+     * @param training whether blocks run in training mode
+     * @param parameters the model's parameter arrays
+     */
+    public Computation(
+            Layer root,
+            Loss loss,
+            SecondOrderEngine engine,
+            MemoryMeter meter,
+            boolean ggn,
+            boolean perSample,
+            boolean training,
+            List<NDArray> parameters) {
+        this.root = root;
+        this.loss = loss;
+        this.curvature = LossCurvatures.of(loss);
+        this.engine = engine;
+        this.meter = meter;
+        this.ggn = ggn;
+        this.perSample = perSample;
+        this.training = training;
+        this.parameters = List.copyOf(parameters);
+    }
+
+    /**
+     * Computes the diagonals.
+     *
+     * @param input the model's input
+     * @param target the labels
+     * @param entries the model's parameters
+     * @param work the manager of the computation, closed by the caller
+     * @param results the manager of the results
+     * @return one diagonal per entry
+     */
+    public NDArray[] run(
+            NDArray input,
+            NDArray target,
+            ParameterList entries,
+            NDManager work,
+            NDManager results) {
+        long batch = input.getShape().get(0);
+        Propagation whole = propagation(work, batch);
+        whole.keep(input);
+        NDArray predictions = root.forward(whole, input);
+        LossCheck.check(curvature, loss, predictions, target);
+        long perSlice = slice(batch, input);
+        if (perSlice >= batch) {
+            curvature.evaluate(predictions, target, batch);
+            propagate(whole);
+            return whole.getAccumulators().results(entries, results);
+        }
+        List<NDArray[]> parts = new ArrayList<>();
+        for (long from = 0; from < batch; from += perSlice) {
+            long to = Math.min(batch, from + perSlice);
+            try (NDManager scope = work.newSubManager()) {
+                scope.tempAttachAll(parameters.toArray(new NDArray[0]));
+                scope.tempAttachAll(input, target);
+                NDIndex samples = new NDIndex("{}:{}", from, to);
+                NDArray sliceInput = input.get(samples);
+                Propagation propagation = propagation(scope, to - from);
+                propagation.keep(sliceInput);
+                NDArray slicePredictions = root.forward(propagation, sliceInput);
+                curvature.evaluate(slicePredictions, target.get(samples), batch);
+                propagate(propagation);
+                parts.add(propagation.getAccumulators().results(entries, work));
+            }
+        }
+        return combine(parts, results);
+    }
+
+    private long slice(long batch, NDArray input) {
+        long bytesPerSample =
+                Math.max(1, root.columnElements() * input.getDataType().getNumOfBytes());
+        long limit = Math.min(meter.getBudgetBytes(), Propagation.WORKING_SET_BYTES);
+        return Math.max(1, Math.min(batch, limit / bytesPerSample));
+    }
+
+    private Propagation propagation(NDManager manager, long batch) {
+        Propagation propagation =
+                new Propagation(
+                        manager,
+                        engine,
+                        meter,
+                        perSample,
+                        batch,
+                        training,
+                        parameters.get(0).getDataType());
+        for (NDArray array : parameters) {
+            propagation.keep(array);
+        }
+        return propagation;
+    }
+
+    private void propagate(Propagation propagation) {
+        if (!ggn && root.hasCurvature()) {
+            root.backward(propagation.keep(curvature.gradient()), false);
+        }
+        ColumnSet lossColumns = curvature.factor();
+        if (lossColumns != null) {
+            propagation.run(() -> lossColumns, new Entry(root));
+        }
+        if (!ggn) {
+            root.spawn(Continuation.NONE);
+        }
+    }
+
+    private NDArray[] combine(List<NDArray[]> parts, NDManager results) {
+        NDArray[] combined = new NDArray[parts.get(0).length];
+        for (int i = 0; i < combined.length; i++) {
+            NDList pieces = new NDList(parts.size());
+            for (NDArray[] part : parts) {
+                pieces.add(part[i]);
+            }
+            NDArray result;
+            if (perSample) {
+                result = NDArrays.concat(pieces, 0);
+            } else {
+                result = pieces.get(0);
+                for (int k = 1; k < pieces.size(); k++) {
+                    result = result.add(pieces.get(k));
+                }
+            }
+            result.attach(results);
+            combined[i] = result;
+        }
+        return combined;
+    }
+
+    /** Propagates columns at the model's output through the whole model. */
+    private static final class Entry implements Continuation {
+
+        private final Layer root;
+
+        Entry(Layer root) {
+            this.root = root;
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public boolean isNeeded() {
+            return true;
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public void accept(ColumnSet columns) {
+            root.propagate(columns, Continuation.NONE);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+/**
+ * The quantity: which column sets are propagated (the loss factor, and for the Hessian the
+ * curvature of each block's own nonlinearity), how they are chunked under the memory budget, and
+ * how the parameters' diagonals are accumulated (summed or per sample). It also holds the
+ * structural layers (sequences, sums, concatenations) that route columns between block rules. Not
+ * API.
+ */
+package org.secorder.structured.internal.propagation;

@@ -1,0 +1,225 @@
+package org.secorder.structured.internal.recognition;
+
+import ai.djl.ndarray.NDManager;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.util.Pair;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+import org.secorder.structured.internal.propagation.Layer;
+import org.secorder.structured.internal.propagation.SequenceLayer;
+
+/**
+ * Recognizes the blocks of a model through the {@link RuleTable} and builds their layers.
+ *
+ * <p>It either stops at the first block without a rule, with an {@link
+ * UnsupportedOperationException} naming it, or (for {@link #unsupported}) collects every such
+ * block.
+ */
+public final class Recognition {
+
+    private final NDManager manager;
+    private final boolean training;
+    private final Set<Parameter> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final List<String> failures;
+
+    private Recognition(NDManager manager, boolean training, List<String> failures) {
+        this.manager = manager;
+        this.training = training;
+        this.failures = failures;
+    }
+
+    /**
+     * Builds the layers of a model.
+     *
+     * @param model the model
+     * @param manager a manager for probe arrays, closed by the caller
+     * @param training whether the model runs in training mode
+     * @return the root layer
+     * @throws UnsupportedOperationException naming the first block that is not supported
+     */
+    public static Layer build(Block model, NDManager manager, boolean training) {
+        return new Recognition(manager, training, null).create(model, "model");
+    }
+
+    /**
+     * Returns every block of a model that has no rule, with the reason; the children of such a
+     * block are not looked at.
+     *
+     * @param model the model
+     * @param manager a manager for probe arrays, closed by the caller
+     * @param training whether the model runs in training mode
+     * @return one message per unsupported block, in the order of the model; empty if none
+     */
+    public static List<String> unsupported(Block model, NDManager manager, boolean training) {
+        List<String> failures = new ArrayList<>();
+        new Recognition(manager, training, failures).create(model, "model");
+        return failures;
+    }
+
+    /**
+     * Returns the manager for probe arrays.
+     *
+     * @return the manager
+     */
+    public NDManager getManager() {
+        return manager;
+    }
+
+    /**
+     * Returns whether the model runs in training mode.
+     *
+     * @return the mode
+     */
+    public boolean isTraining() {
+        return training;
+    }
+
+    /**
+     * Makes the layer of a block from its rule.
+     *
+     * @param block the block
+     * @param path its path
+     * @return the layer, or {@code null} when collecting failures and this block failed
+     */
+    public Layer create(Block block, String path) {
+        RuleTable.Entry entry = RuleTable.find(block.getClass());
+        int before = failures == null ? 0 : failures.size();
+        try {
+            if (entry == null) {
+                throw unsupported(block, path, "this kind of block has no structured rule");
+            }
+            return entry.getRule().create(block, path, this);
+        } catch (UnsupportedOperationException e) {
+            if (failures == null) {
+                throw e;
+            }
+            if (failures.size() == before) {
+                failures.add(e.getMessage());
+            }
+            return null;
+        }
+    }
+
+    /**
+     * Returns the path and kind of a block, for messages.
+     *
+     * @param block the block
+     * @param path its path
+     * @return the description
+     */
+    public String describe(Block block, String path) {
+        return path + " (" + block.getClass().getSimpleName() + ")";
+    }
+
+    /**
+     * Makes the layers of a block's children.
+     *
+     * @param block the block
+     * @param path its path
+     * @return the layers, in order
+     * @throws UnsupportedOperationException if a child is not supported
+     */
+    public List<Layer> children(Block block, String path) {
+        List<Layer> layers = new ArrayList<>();
+        boolean failed = false;
+        for (Pair<String, Block> child : block.getChildren()) {
+            Layer layer = create(child.getValue(), path + "/" + child.getKey());
+            failed |= layer == null;
+            layers.add(layer);
+        }
+        if (failed) {
+            // only when collecting: the failure of the child is recorded already
+            throw new UnsupportedOperationException("a child is not supported");
+        }
+        return layers;
+    }
+
+    /**
+     * Claims the direct parameters of a block, refusing parameters shared with another block.
+     *
+     * @param block the block
+     * @param path its path
+     * @param <B> the block's type
+     * @return the block
+     */
+    public <B extends Block> B claim(B block, String path) {
+        for (Pair<String, Parameter> entry : block.getDirectParameters()) {
+            if (!seen.add(entry.getValue())) {
+                throw unsupported(
+                        block,
+                        path,
+                        "its parameter '"
+                                + entry.getKey()
+                                + "' is shared with another block, whose cross terms the"
+                                + " structured method does not compute");
+            }
+        }
+        return block;
+    }
+
+    /**
+     * Refuses training mode for a block.
+     *
+     * @param block the block
+     * @param path its path
+     * @param reason why training mode is not supported
+     */
+    public void requireInference(Block block, String path, String reason) {
+        if (training) {
+            throw unsupported(
+                    block, path, "it " + reason + " in training mode; use inference mode");
+        }
+    }
+
+    /**
+     * Returns the exception for an unsupported block.
+     *
+     * @param block the block
+     * @param path its path
+     * @param reason why
+     * @return the exception
+     */
+    public UnsupportedOperationException unsupported(Block block, String path, String reason) {
+        return unsupported(describe(block, path), reason);
+    }
+
+    /**
+     * Returns the exception for an unsupported block.
+     *
+     * @param description the block's path and kind
+     * @param reason why
+     * @return the exception
+     */
+    public static UnsupportedOperationException unsupported(String description, String reason) {
+        return new UnsupportedOperationException(
+                "The structured Hessian diagonal does not support the block "
+                        + description
+                        + ": "
+                        + reason
+                        + ". Supported blocks: "
+                        + RuleTable.supportedText()
+                        + ". Register a rule with BlockRules.register, or use Method.AUTOGRAD or"
+                        + " Method.FINITE_DIFFERENCE.");
+    }
+
+    /**
+     * The rule of a {@code SequentialBlock}.
+     *
+     * @param block the block
+     * @param path its path
+     * @param recognition the recognition
+     * @return the layer
+     */
+    static Layer sequence(Block block, String path, Recognition recognition) {
+        if (((SequentialBlock) block).isReturnIntermediate()) {
+            throw recognition.unsupported(block, path, "it returns its intermediate outputs");
+        }
+        return new SequenceLayer(
+                recognition.describe(block, path), recognition.children(block, path));
+    }
+}

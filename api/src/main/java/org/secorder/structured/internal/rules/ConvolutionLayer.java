@@ -1,0 +1,256 @@
+package org.secorder.structured.internal.rules;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.convolutional.Conv3d;
+import ai.djl.nn.convolutional.Convolution;
+import java.util.Arrays;
+import org.secorder.structured.internal.columns.ColumnSet;
+import org.secorder.structured.internal.columns.DenseColumns;
+import org.secorder.structured.internal.columns.RowMap;
+import org.secorder.structured.internal.propagation.Accumulators;
+import org.secorder.structured.internal.propagation.LeafLayer;
+import org.secorder.structured.internal.propagation.Propagation;
+
+/**
+ * A convolution ({@code Conv1d}, {@code Conv2d}, {@code Conv3d}) with any stride, padding, dilation
+ * and groups.
+ *
+ * <p>The transposed Jacobian with respect to the input is a transposed convolution, computed as a
+ * plain convolution of the zero-interleaved, padded columns with the flipped kernel. The weight
+ * needs {@code sum_c sign (J_W^T s_c)^2} per sample, from each column correlated with the unfolded
+ * input.
+ */
+public final class ConvolutionLayer extends LeafLayer implements RowMap {
+
+    private final Parameter weight;
+    private final Parameter bias;
+    private final Shape kernel;
+    private final Shape stride;
+    private final Shape padding;
+    private final Shape dilation;
+    private final int groups;
+    private final int spatial;
+    private Shape inputShape;
+    private Shape outputShape;
+    private long[] outputPadding;
+    private NDArray flippedWeight;
+    private NDArray patches;
+
+    /**
+     * Creates the layer of a convolution block.
+     *
+     * @param description the block's path and kind
+     * @param block the block
+     */
+    public ConvolutionLayer(String description, Convolution block) {
+        super(description, block);
+        weight = block.getParameters().get("weight");
+        bias = block.isIncludeBias() ? block.getParameters().get("bias") : null;
+        kernel = block.getKernelShape();
+        stride = block.getStride();
+        padding = block.getPadding();
+        dilation = block.getDilation();
+        groups = block.getGroups();
+        spatial = kernel.dimension();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray forwardLeaf(NDArray input) {
+        if (input.getShape().dimension() != spatial + 2) {
+            throw new UnsupportedOperationException(
+                    getDescription() + " gets an input of shape " + input.getShape());
+        }
+        Propagation propagation = getPropagation();
+        NDArray output = runBlock(input);
+        Class<?> type = getBlock().getClass();
+        if (type != Conv1d.class && type != Conv2d.class && type != Conv3d.class) {
+            // a subclass may compute something else: check that it is the convolution
+            NDArray expected =
+                    input.getNDArrayInternal()
+                            .convolution(
+                                    input,
+                                    weight.getArray(),
+                                    bias == null ? null : bias.getArray(),
+                                    stride,
+                                    padding,
+                                    dilation,
+                                    groups)
+                            .head();
+            Outputs.check(this, output, expected, "the convolution of its settings");
+        }
+        inputShape = input.getShape().slice(1);
+        outputShape = output.getShape().slice(1);
+        outputPadding = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            long reach = (outputShape.get(i + 1) - 1) * stride.get(i) - 2 * padding.get(i);
+            outputPadding[i] =
+                    inputShape.get(i + 1) - (reach + dilation.get(i) * (kernel.get(i) - 1) + 1);
+        }
+        flippedWeight = propagation.keep(flip(weight.getArray()));
+        patches = propagation.keep(unfold(input));
+        return output;
+    }
+
+    private NDArray flip(NDArray array) {
+        Shape shape = array.getShape();
+        long filters = shape.get(0);
+        long perGroup = shape.get(1);
+        Shape grouped = new Shape(groups, filters / groups, perGroup).addAll(kernel);
+        int[] order = new int[spatial + 3];
+        order[0] = 0;
+        order[1] = 2;
+        order[2] = 1;
+        int[] flipped = new int[spatial];
+        for (int i = 0; i < spatial; i++) {
+            order[i + 3] = i + 3;
+            flipped[i] = i + 2;
+        }
+        NDArray swapped = array.reshape(grouped).transpose(order);
+        return swapped.reshape(new Shape(groups * perGroup, filters / groups).addAll(kernel))
+                .flip(flipped);
+    }
+
+    private NDArray unfold(NDArray input) {
+        NDArray padded = input;
+        for (int i = 0; i < spatial; i++) {
+            padded = Strided.pad(padded, i + 2, padding.get(i), padding.get(i));
+        }
+        long offsets = kernel.size();
+        NDList slices = new NDList(Math.toIntExact(offsets));
+        long[] position = new long[spatial];
+        for (long k = 0; k < offsets; k++) {
+            long rest = k;
+            for (int i = spatial - 1; i >= 0; i--) {
+                position[i] = rest % kernel.get(i);
+                rest /= kernel.get(i);
+            }
+            NDArray slice = padded;
+            for (int i = 0; i < spatial; i++) {
+                long from = position[i] * dilation.get(i);
+                long to = from + (outputShape.get(i + 1) - 1) * stride.get(i) + 1;
+                slice = Strided.slice(slice, i + 2, from, to, stride.get(i));
+            }
+            slices.add(slice);
+        }
+        long batch = input.getShape().get(0);
+        long channels = inputShape.get(0);
+        long positions = outputShape.slice(1).size();
+        NDArray stacked = NDArrays.stack(slices, 2);
+        return stacked.reshape(batch, groups, channels / groups * offsets, positions)
+                .transpose(0, 1, 3, 2)
+                .reshape(batch * groups, positions, channels / groups * offsets);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray backward(NDArray gradient, boolean inputNeeded) {
+        return inputNeeded ? apply(gradient) : null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ColumnSet transpose(ColumnSet columns) {
+        return columns.map(this, inputShape);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray apply(NDArray rows) {
+        NDArray spread = rows;
+        for (int i = 0; i < spatial; i++) {
+            long margin = dilation.get(i) * (kernel.get(i) - 1) - padding.get(i);
+            spread = Strided.interleaveZeros(spread, i + 2, stride.get(i));
+            spread = Strided.pad(spread, i + 2, margin, margin + outputPadding[i]);
+        }
+        long[] ones = new long[spatial];
+        Arrays.fill(ones, 1);
+        return spread.getNDArrayInternal()
+                .convolution(
+                        spread,
+                        flippedWeight,
+                        null,
+                        new Shape(ones),
+                        new Shape(new long[spatial]),
+                        dilation,
+                        groups)
+                .head();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void accumulate(ColumnSet columns) {
+        DenseColumns dense = columns.dense();
+        long batch = dense.getBatchSize();
+        long count = dense.getColumnCount();
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        long positions = outputShape.slice(1).size();
+        NDArray values = dense.getValues();
+        NDArray grouped;
+        if (groups == 1) {
+            grouped = values.reshape(batch, count * filters, positions);
+        } else {
+            grouped =
+                    values.reshape(batch, count, groups, perGroup, positions)
+                            .transpose(0, 2, 1, 3, 4)
+                            .reshape(batch * groups, count * perGroup, positions);
+        }
+        NDArray squares = grouped.matMul(patches).square().reshape(batch, groups, count, -1);
+        NDArray signs = dense.getSigns();
+        if (signs != null) {
+            squares = squares.mul(signs.reshape(batch, 1, count, 1));
+        }
+        Accumulators accumulators = getPropagation().getAccumulators();
+        Shape weightShape = weight.getArray().getShape();
+        NDArray weightSquares =
+                squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape));
+        accumulators.add(weight, reduce(weightSquares, accumulators));
+        if (bias != null) {
+            NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
+            NDArray biasSquares = dense.signedColumnSum(sums.square());
+            accumulators.add(bias, reduce(biasSquares, accumulators));
+        }
+    }
+
+    private static NDArray reduce(NDArray perSample, Accumulators accumulators) {
+        return accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0});
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasParameters() {
+        return true;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long workElements(ColumnSet columns, long count, boolean transposing) {
+        long perSample = columnElements();
+        if (!transposing) {
+            perSample -= 3 * inputShape.size();
+        }
+        return columns.elementCount(count) + columns.getBatchSize() * count * perSample;
+    }
+
+    /**
+     * Returns the elements per sample and column: the dense columns, the weight products and their
+     * squares, and the spread, padded and transposed columns.
+     *
+     * @return the element count
+     */
+    @Override
+    public long columnElements() {
+        if (inputShape == null) {
+            return 0;
+        }
+        long weights = weight.getArray().size();
+        return outputShape.size() + 2 * weights + 3 * inputShape.size();
+    }
+}

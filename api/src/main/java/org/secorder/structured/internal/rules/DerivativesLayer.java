@@ -1,0 +1,166 @@
+package org.secorder.structured.internal.rules;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import java.util.List;
+import org.secorder.structured.BlockDerivatives;
+import org.secorder.structured.internal.columns.ColumnSet;
+import org.secorder.structured.internal.columns.DenseColumns;
+import org.secorder.structured.internal.columns.DiagonalColumns;
+import org.secorder.structured.internal.columns.SampleMap;
+import org.secorder.structured.internal.propagation.Accumulators;
+import org.secorder.structured.internal.propagation.LeafLayer;
+import org.secorder.structured.internal.propagation.Propagation;
+
+/**
+ * The layer of a block whose rule a user registered: the structured quantities computed from the
+ * products of its {@link BlockDerivatives}, on dense columns.
+ */
+public final class DerivativesLayer extends LeafLayer implements SampleMap {
+
+    private final BlockDerivatives derivatives;
+    private final List<Parameter> parameters;
+    private Shape inputShape;
+    private Shape outputShape;
+    private NDArray outputGradient;
+
+    /**
+     * Creates the layer of a block with a user's rule.
+     *
+     * @param description the block's path and kind
+     * @param block the block
+     * @param derivatives the block's derivatives for this computation
+     */
+    public DerivativesLayer(String description, Block block, BlockDerivatives derivatives) {
+        super(description, block);
+        this.derivatives = derivatives;
+        this.parameters = List.copyOf(derivatives.getParameters());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray forwardLeaf(NDArray input) {
+        Propagation propagation = getPropagation();
+        inputShape = input.getShape();
+        NDArray output =
+                derivatives.forward(
+                        propagation.getParameterStore(), input, propagation.isTraining());
+        outputShape = output.getShape();
+        if (outputShape.dimension() == 0 || outputShape.get(0) != inputShape.get(0)) {
+            throw new UnsupportedOperationException(
+                    getDescription()
+                            + " changes the batch axis: "
+                            + inputShape
+                            + " to "
+                            + outputShape);
+        }
+        propagation.keep(input);
+        propagation.keep(output);
+        return output;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray backward(NDArray gradient, boolean inputNeeded) {
+        if (derivatives.hasCurvature()) {
+            outputGradient = getPropagation().keep(gradient);
+        }
+        return inputNeeded ? derivatives.transposedJacobian(gradient, 1) : null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ColumnSet transpose(ColumnSet columns) {
+        return columns.mapSamples(this, inputShape.slice(1));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray apply(NDArray rows, long k) {
+        return derivatives.transposedJacobian(rows, k);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void accumulate(ColumnSet columns) {
+        if (parameters.isEmpty()) {
+            return;
+        }
+        DenseColumns dense = columns.dense();
+        long batch = dense.getBatchSize();
+        long count = dense.getColumnCount();
+        NDArray rows =
+                dense.getValues().reshape(new Shape(batch * count).addAll(outputShape.slice(1)));
+        NDList products = derivatives.parameterProducts(rows, count);
+        if (products.size() != parameters.size()) {
+            throw new IllegalStateException(
+                    getDescription()
+                            + ": parameterProducts returned "
+                            + products.size()
+                            + " arrays for "
+                            + parameters.size()
+                            + " parameters");
+        }
+        Accumulators accumulators = getPropagation().getAccumulators();
+        for (int i = 0; i < parameters.size(); i++) {
+            Shape shape = parameters.get(i).getArray().getShape();
+            NDArray squares = products.get(i).square().reshape(batch, count, shape.size());
+            NDArray perSample =
+                    dense.signedColumnSum(squares).reshape(new Shape(batch).addAll(shape));
+            accumulators.add(
+                    parameters.get(i),
+                    accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0}));
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public ColumnSet residual() {
+        long batch = inputShape.get(0);
+        Shape features = inputShape.slice(1);
+        NDArray curvature = derivatives.curvature(outputGradient).reshape(batch, features.size());
+        return DiagonalColumns.of(curvature.abs().sqrt(), curvature.sign(), features);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasParameters() {
+        return !parameters.isEmpty();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasCurvature() {
+        return derivatives.hasCurvature();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long workElements(ColumnSet columns, long count, boolean transposing) {
+        long parameterElements = 0;
+        for (Parameter parameter : parameters) {
+            parameterElements += parameter.getArray().size();
+        }
+        long perColumn = 2 * (columns.getFeatureCount() + parameterElements);
+        if (transposing) {
+            perColumn += 2 * inputShape.slice(1).size();
+        }
+        return columns.elementCount(count) + columns.getBatchSize() * count * perColumn;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long columnElements() {
+        if (inputShape == null) {
+            return 0;
+        }
+        long parameterElements = 0;
+        for (Parameter parameter : parameters) {
+            parameterElements += parameter.getArray().size();
+        }
+        return 2 * (outputShape.slice(1).size() + parameterElements + inputShape.slice(1).size());
+    }
+}
