@@ -3,6 +3,7 @@ package org.secorder.tests.structured;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.AbstractBlock;
@@ -23,6 +24,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.secorder.core.Curvature;
 import org.secorder.core.HessianDiagonal;
+import org.secorder.structured.StructuredDiagonal;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -69,6 +71,41 @@ public class GenericRuleTest {
     @Test
     public void customBlockGgnEqualsGaussNewtonReference() {
         assertGgnMatchesReference(gatedNetwork(), Networks.vectors(), 104);
+    }
+
+    @Test
+    public void perSampleGgnOfCustomBlockEqualsEachSampleAlone() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(gatedNetwork(), manager, Networks.vectors(), 116);
+            NDArray input = Fixtures.normal(manager, 117, Networks.vectors());
+            NDArray labels = Fixtures.classes(manager, 5, 3);
+            NDArray[] perSample =
+                    StructuredDiagonal.compute(
+                            model,
+                            new SoftmaxCrossEntropyLoss(),
+                            new NDList(input),
+                            new NDList(labels),
+                            true,
+                            true,
+                            false,
+                            HessianDiagonal.DEFAULT_MEMORY_BUDGET,
+                            manager);
+            for (int n = 0; n < 5; n++) {
+                NDArray[] sample = new NDArray[perSample.length];
+                for (int p = 0; p < sample.length; p++) {
+                    sample[p] = perSample[p].get(n);
+                }
+                // the loss of the batch is the mean over its 5 samples
+                NDList alone =
+                        GaussNewtonReference.softmaxCrossEntropy(
+                                model, input.get(new NDIndex("{}:{}", n, n + 1)));
+                NDList expected = new NDList();
+                for (NDArray diagonal : alone) {
+                    expected.add(diagonal.div(5));
+                }
+                Fixtures.assertMatches(sample, expected, JACOBIAN_TOLERANCE);
+            }
+        }
     }
 
     @Test
