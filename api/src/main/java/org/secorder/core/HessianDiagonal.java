@@ -480,7 +480,9 @@ public final class HessianDiagonal {
      * element. Empty if the model is supported.
      *
      * <p>The children of an unsupported block are not looked at; what depends on the data (the rank
-     * of a {@code Linear} block's input) shows only when computing.
+     * of a {@code Linear} block's input) shows only when computing. With {@link Curvature#GGN}, a
+     * block without a rule of its own is covered by the generic rule (its products from first-order
+     * autograd, logged with its cost when it runs) and is not listed.
      *
      * @param model the model
      * @param loss the loss
@@ -489,7 +491,8 @@ public final class HessianDiagonal {
     public List<String> unsupportedBlocks(Block model, Loss loss) {
         Arguments.requireNonNull(model, "model");
         Arguments.requireNonNull(loss, "loss");
-        return StructuredDiagonal.unsupportedBlocks(model, loss, training);
+        return StructuredDiagonal.unsupportedBlocks(
+                model, loss, training, curvature == Curvature.GGN);
     }
 
     /**

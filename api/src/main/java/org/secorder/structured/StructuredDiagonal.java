@@ -98,9 +98,27 @@ public final class StructuredDiagonal {
      * @return one message per unsupported block or loss, in the order of the model, the loss last
      */
     public static List<String> unsupportedBlocks(Block model, Loss loss, boolean training) {
+        return unsupportedBlocks(model, loss, training, false);
+    }
+
+    /**
+     * Returns every block of a model, and the loss, that the structured methods do not support for
+     * a curvature, each with the reason; empty if they support the model. For the generalized
+     * Gauss-Newton curvature ({@code ggn}) a block without a rule of its own is covered by the
+     * generic rule (its products from first-order autograd, at a cost logged when it runs) and is
+     * not listed; for the Hessian it is.
+     *
+     * @param model the model
+     * @param loss the loss
+     * @param training whether the model runs in training mode
+     * @param ggn whether the curvature is the generalized Gauss-Newton matrix
+     * @return one message per unsupported block or loss, in the order of the model, the loss last
+     */
+    public static List<String> unsupportedBlocks(
+            Block model, Loss loss, boolean training, boolean ggn) {
         List<String> unsupported;
         try (NDManager manager = NDManager.newBaseManager()) {
-            unsupported = new ArrayList<>(Recognition.unsupported(model, manager, training));
+            unsupported = new ArrayList<>(Recognition.unsupported(model, manager, training, ggn));
         }
         try {
             LossCurvatures.of(loss);
@@ -195,7 +213,7 @@ public final class StructuredDiagonal {
             RecordingScope recording = engine.recording(false);
             RecordingScope mode = engine.trainingMode(training);
             try {
-                Layer root = Recognition.build(model, work, training);
+                Layer root = Recognition.build(model, work, training, ggn);
                 List<NDArray> parameters = callerArrays.subList(0, entries.size());
                 Computation computation =
                         new Computation(

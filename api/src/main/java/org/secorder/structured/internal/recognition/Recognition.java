@@ -22,15 +22,24 @@ import org.secorder.structured.internal.propagation.SequenceLayer;
  */
 public final class Recognition {
 
+    /** Why a block without a rule is refused for the Hessian. */
+    static final String GENERIC_ONLY =
+            "this kind of block has no structured rule (Curvature.GGN covers it through the generic"
+                    + " rule, from first-order autograd; the Hessian needs the block's own"
+                    + " curvature, which only an explicit rule gives)";
+
     private final NDManager manager;
     private final boolean training;
     private final Set<Parameter> seen = Collections.newSetFromMap(new IdentityHashMap<>());
     private final List<String> failures;
+    private final boolean generic;
 
-    private Recognition(NDManager manager, boolean training, List<String> failures) {
+    private Recognition(
+            NDManager manager, boolean training, List<String> failures, boolean generic) {
         this.manager = manager;
         this.training = training;
         this.failures = failures;
+        this.generic = generic;
     }
 
     /**
@@ -43,7 +52,22 @@ public final class Recognition {
      * @throws UnsupportedOperationException naming the first block that is not supported
      */
     public static Layer build(Block model, NDManager manager, boolean training) {
-        return new Recognition(manager, training, null).create(model, "model");
+        return build(model, manager, training, false);
+    }
+
+    /**
+     * Builds the layers of a model for a curvature: for the generalized Gauss-Newton matrix, a
+     * block without a rule falls back to the generic rule ({@link GenericRule}).
+     *
+     * @param model the model
+     * @param manager a manager for probe arrays, closed by the caller
+     * @param training whether the model runs in training mode
+     * @param ggn whether the curvature is the generalized Gauss-Newton matrix
+     * @return the root layer
+     * @throws UnsupportedOperationException naming the first block that is not supported
+     */
+    public static Layer build(Block model, NDManager manager, boolean training, boolean ggn) {
+        return new Recognition(manager, training, null, ggn).create(model, "model");
     }
 
     /**
@@ -56,8 +80,23 @@ public final class Recognition {
      * @return one message per unsupported block, in the order of the model; empty if none
      */
     public static List<String> unsupported(Block model, NDManager manager, boolean training) {
+        return unsupported(model, manager, training, false);
+    }
+
+    /**
+     * Returns every block of a model that is not supported for a curvature, with the reason: for
+     * the generalized Gauss-Newton matrix, blocks without a rule are covered by the generic rule.
+     *
+     * @param model the model
+     * @param manager a manager for probe arrays, closed by the caller
+     * @param training whether the model runs in training mode
+     * @param ggn whether the curvature is the generalized Gauss-Newton matrix
+     * @return one message per unsupported block, in the order of the model; empty if none
+     */
+    public static List<String> unsupported(
+            Block model, NDManager manager, boolean training, boolean ggn) {
         List<String> failures = new ArrayList<>();
-        new Recognition(manager, training, failures).create(model, "model");
+        new Recognition(manager, training, failures, ggn).create(model, "model");
         return failures;
     }
 
@@ -90,10 +129,14 @@ public final class Recognition {
         RuleTable.Entry entry = RuleTable.find(block.getClass());
         int before = failures == null ? 0 : failures.size();
         try {
-            if (entry == null) {
-                throw unsupported(block, path, "this kind of block has no structured rule");
+            if (entry == null && generic) {
+                return GenericRule.create(block, path, this);
             }
-            return entry.getRule().create(block, path, this);
+            if (entry == null) {
+                throw unsupported(block, path, GENERIC_ONLY);
+            }
+            Layer layer = entry.getRule().create(block, path, this);
+            return generic ? GenericRule.orFallback(layer, block) : layer;
         } catch (UnsupportedOperationException e) {
             if (failures == null) {
                 throw e;

@@ -1,0 +1,87 @@
+package org.secorder.structured.internal.recognition;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import org.secorder.structured.internal.columns.ColumnSet;
+import org.secorder.structured.internal.propagation.Continuation;
+import org.secorder.structured.internal.propagation.Layer;
+import org.secorder.structured.internal.propagation.Propagation;
+import org.secorder.structured.internal.rules.DerivativesLayer;
+import org.secorder.structured.internal.rules.GenericDerivatives;
+
+/**
+ * For the generalized Gauss-Newton curvature, a block's explicit layer that hands over to the
+ * generic rule when it refuses the block's actual input (a lambda that selects rather than only
+ * moves values, a {@code Linear} block on a sequence): some limits show only in the data.
+ */
+final class FallbackLayer extends Layer {
+
+    private final Layer explicit;
+    private final Block block;
+    private Layer active;
+
+    FallbackLayer(Layer explicit, Block block) {
+        super(explicit.getDescription());
+        this.explicit = explicit;
+        this.block = block;
+        this.active = explicit;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray forward(Propagation propagation, NDArray input) {
+        if (active == explicit) {
+            try {
+                return explicit.forward(propagation, input);
+            } catch (UnsupportedOperationException e) {
+                active =
+                        new DerivativesLayer(
+                                getDescription(),
+                                block,
+                                new GenericDerivatives(
+                                        getDescription(),
+                                        block,
+                                        "its explicit rule refused its input ("
+                                                + e.getMessage()
+                                                + ")"));
+            }
+        }
+        return active.forward(propagation, input);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray backward(NDArray gradient, boolean inputNeeded) {
+        return active.backward(gradient, inputNeeded);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void propagate(ColumnSet columns, Continuation next) {
+        active.propagate(columns, next);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void spawn(Continuation below) {
+        active.spawn(below);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasParameters() {
+        return active.hasParameters();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasCurvature() {
+        return active.hasCurvature();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long columnElements() {
+        return active.columnElements();
+    }
+}

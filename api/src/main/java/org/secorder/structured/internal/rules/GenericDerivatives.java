@@ -1,0 +1,282 @@
+package org.secorder.structured.internal.rules;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.Pair;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.secorder.engine.RecordingScope;
+import org.secorder.engine.SecondOrderEngine;
+import org.secorder.engine.SecondOrderEngines;
+import org.secorder.structured.BlockDerivatives;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The generic rule: the derivatives of a block without an explicit rule, taken from the engine's
+ * first-order autograd ({@link SecondOrderEngine#gradient}), which every engine has. It knows
+ * nothing of the block's own curvature, so it serves the generalized Gauss-Newton curvature only.
+ *
+ * <p>It assumes that the block keeps samples independent (sample {@code n} of its output depends on
+ * sample {@code n} of its input only) and checks this on every forward pass: each sample run alone
+ * must give the output it has in the batch. BatchNorm in training mode, a recurrent block whose
+ * batch is not the first axis, or a random block in training mode fail that check and are refused.
+ *
+ * <ul>
+ *   <li>{@link #transposedJacobian}: one vector-Jacobian product through the block for all rows at
+ *       once, every sample's input repeated once per row (exact, as samples are independent).
+ *   <li>{@link #parameterProducts}: reverse mode sums parameter gradients over the batch, so each
+ *       sample's product with each row is one forward and backward pass of that sample alone:
+ *       {@code N k} products of one sample for {@code N} samples and {@code k} rows per sample.
+ * </ul>
+ *
+ * <p>The block runs with stand-in copies of its parameters (from a store of its own), so that the
+ * caller's parameters, gradient buffers and flags are never touched; parameters that do not require
+ * a gradient (running statistics, frozen parameters) get no diagonal. One warning per computation
+ * names the block and this cost.
+ */
+public final class GenericDerivatives implements BlockDerivatives {
+
+    private static final Logger LOGGER = LoggerFactory.getLogger(GenericDerivatives.class);
+
+    private final String description;
+    private final Block block;
+    private final String reason;
+    private final List<Parameter> parameters = new ArrayList<>();
+    private NDArray input;
+    private boolean training;
+    private boolean warned;
+
+    /**
+     * Creates the generic derivatives of a block for one computation.
+     *
+     * @param description the block's path and kind, for messages
+     * @param block the block
+     * @param reason why the block has no explicit products, for the warning
+     */
+    public GenericDerivatives(String description, Block block, String reason) {
+        this.description = description;
+        this.block = block;
+        this.reason = reason;
+        for (Pair<String, Parameter> entry : block.getParameters()) {
+            if (entry.getValue().requiresGradient()) {
+                parameters.add(entry.getValue());
+            }
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray forward(ParameterStore parameterStore, NDArray x, boolean trainingMode) {
+        input = x;
+        training = trainingMode;
+        long batch = x.getShape().get(0);
+        warnOnce(batch);
+        NDManager target = x.getManager();
+        try (NDManager scope = target.newSubManager()) {
+            StandIns standIns = new StandIns(scope, false);
+            NDArray output = run(standIns, x);
+            NDList alone = new NDList();
+            for (long n = 0; n < batch; n++) {
+                alone.add(run(standIns, sample(x, n, scope)));
+            }
+            checkIndependent(output, NDArrays.concat(alone, 0));
+            output.attach(target);
+            return output;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray transposedJacobian(NDArray rows, long k) {
+        NDManager target = rows.getManager();
+        try (NDManager scope = target.newSubManager()) {
+            StandIns standIns = new StandIns(scope, false);
+            NDArray repeated = k == 1 ? input.duplicate() : input.repeat(0, k);
+            repeated.attach(scope);
+            repeated.setRequiresGradient(true);
+            NDArray[] gradients = vectorJacobian(standIns, repeated, rows, repeated);
+            NDArray result = gradients[0] == null ? repeated.zerosLike() : gradients[0];
+            result.attach(target);
+            return result;
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public List<Parameter> getParameters() {
+        return parameters;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList parameterProducts(NDArray rows, long k) {
+        if (parameters.isEmpty()) {
+            return new NDList();
+        }
+        NDManager target = rows.getManager();
+        try (NDManager scope = target.newSubManager()) {
+            StandIns standIns = new StandIns(scope, true);
+            NDArray[] variables = standIns.variables();
+            long batch = input.getShape().get(0);
+            List<NDList> products = new ArrayList<>();
+            for (int p = 0; p < variables.length; p++) {
+                products.add(new NDList());
+            }
+            for (long n = 0; n < batch; n++) {
+                for (long r = 0; r < k; r++) {
+                    try (NDManager pass = scope.newSubManager()) {
+                        NDArray alone = sample(input, n, pass);
+                        NDArray row = rows.get(new NDIndex("{}:{}", n * k + r, n * k + r + 1));
+                        row.attach(pass);
+                        NDArray[] gradients = vectorJacobian(standIns, alone, row, variables);
+                        for (int p = 0; p < variables.length; p++) {
+                            NDArray gradient =
+                                    gradients[p] == null ? variables[p].zerosLike() : gradients[p];
+                            gradient.attach(scope);
+                            products.get(p).add(gradient);
+                        }
+                    }
+                }
+            }
+            NDList result = new NDList();
+            for (NDList product : products) {
+                NDArray stacked = NDArrays.stack(product);
+                stacked.attach(target);
+                result.add(stacked);
+            }
+            return result;
+        }
+    }
+
+    /** Runs the block recorded and differentiates {@code sum(output * rows)}. */
+    private NDArray[] vectorJacobian(
+            StandIns standIns, NDArray x, NDArray rows, NDArray... variables) {
+        SecondOrderEngine engine = SecondOrderEngines.of(x);
+        RecordingScope recording = engine.recording(true);
+        try {
+            NDArray output = run(standIns, x);
+            NDArray product = output.mul(rows.reshape(output.getShape())).sum();
+            return engine.gradient(product, variables, false);
+        } finally {
+            recording.close();
+        }
+    }
+
+    private NDArray run(ParameterStore store, NDArray x) {
+        NDList outputs = block.forward(store, new NDList(x), training);
+        if (outputs.size() != 1) {
+            throw new UnsupportedOperationException(
+                    description + " returns " + outputs.size() + " arrays, not one");
+        }
+        return outputs.head();
+    }
+
+    private static NDArray sample(NDArray x, long n, NDManager scope) {
+        NDArray sample = x.get(new NDIndex("{}:{}", n, n + 1));
+        sample.attach(scope);
+        return sample;
+    }
+
+    private void checkIndependent(NDArray batched, NDArray alone) {
+        if (!batched.getShape().equals(alone.getShape())) {
+            throw new UnsupportedOperationException(
+                    "The generic rule does not support the block "
+                            + description
+                            + ": its output for one sample has shape "
+                            + alone.getShape().slice(1)
+                            + " alone but "
+                            + batched.getShape().slice(1)
+                            + " in the batch, so it does not keep samples independent along the"
+                            + " first axis");
+        }
+        double scale = alone.abs().max().toType(DataType.FLOAT64, false).getDouble();
+        double difference =
+                alone.sub(batched).abs().max().toType(DataType.FLOAT64, false).getDouble();
+        double tolerance = batched.getDataType() == DataType.FLOAT64 ? 1e-9 : 1e-4;
+        if (!(difference <= tolerance * Math.max(scale, Double.MIN_NORMAL))) {
+            throw new UnsupportedOperationException(
+                    "The generic rule does not support the block "
+                            + description
+                            + ": its output for a sample run alone differs from that in the batch"
+                            + " (by "
+                            + difference
+                            + ", largest output "
+                            + scale
+                            + "), so it couples samples (BatchNorm in training mode, a recurrent"
+                            + " block whose batch is not the first axis) or is random (Dropout in"
+                            + " training mode). The generic rule needs each sample's output to"
+                            + " depend on that sample's input only; register a rule with"
+                            + " BlockRules.register, or use inference mode.");
+        }
+    }
+
+    private void warnOnce(long batch) {
+        if (warned) {
+            return;
+        }
+        warned = true;
+        long elements = 0;
+        for (Parameter parameter : parameters) {
+            elements += parameter.getArray().size();
+        }
+        LOGGER.warn(
+                "{}: {}, so the generalized Gauss-Newton diagonal takes its products from"
+                    + " first-order autograd (the generic rule), per column of the loss factor"
+                    + " (about one per model output) one vector-Jacobian product through the block"
+                    + " for the whole batch and, for its {} parameter elements, one forward and"
+                    + " backward pass of each of the {} samples alone. BlockRules.register adds an"
+                    + " explicit rule.",
+                description,
+                reason,
+                elements,
+                batch);
+    }
+
+    /**
+     * A parameter store that hands the block copies of its parameters, made in a scope of their
+     * own, so that differentiating never touches the caller's arrays.
+     */
+    private final class StandIns extends ParameterStore {
+
+        private final Map<Parameter, NDArray> copies = new IdentityHashMap<>();
+
+        StandIns(NDManager scope, boolean differentiable) {
+            super(scope, false);
+            for (Pair<String, Parameter> entry : block.getParameters()) {
+                Parameter parameter = entry.getValue();
+                NDArray copy = parameter.getArray().duplicate();
+                copy.attach(scope);
+                if (differentiable && parameters.contains(parameter)) {
+                    copy.setRequiresGradient(true);
+                }
+                copies.put(parameter, copy);
+            }
+        }
+
+        NDArray[] variables() {
+            NDArray[] variables = new NDArray[parameters.size()];
+            for (int i = 0; i < variables.length; i++) {
+                variables[i] = copies.get(parameters.get(i));
+            }
+            return variables;
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public NDArray getValue(Parameter parameter, Device device, boolean trainingMode) {
+            NDArray copy = copies.get(parameter);
+            return copy != null ? copy : super.getValue(parameter, device, trainingMode);
+        }
+    }
+}
