@@ -390,6 +390,17 @@ public final class StructuredBenchmark {
          * @return seconds per element
          */
         double autogradPerElement() {
+            return autogradPerElement(true);
+        }
+
+        /**
+         * Times one call of {@code AUTOGRAD} on the first parameter whose name ends in {@code bias}
+         * (the first parameter if none does).
+         *
+         * @param warmUp whether an untimed call comes first
+         * @return seconds per element
+         */
+        double autogradPerElement(boolean warmUp) {
             NDArray bias = model.getParameters().valueAt(0).getArray();
             for (Pair<String, Parameter> entry : model.getParameters()) {
                 if (entry.getKey().endsWith("bias")) {
@@ -400,7 +411,9 @@ public final class StructuredBenchmark {
             Supplier<NDArray> function = () -> lossValue(input.getManager(), false);
             HessianDiagonal autograd =
                     HessianDiagonal.builder().optMethod(HessianDiagonal.Method.AUTOGRAD).build();
-            autograd.compute(function, new NDList(bias)).close();
+            if (warmUp) {
+                autograd.compute(function, new NDList(bias)).close();
+            }
             long start = System.nanoTime();
             autograd.compute(function, new NDList(bias)).close();
             return (System.nanoTime() - start) / 1e9 / bias.size();

@@ -138,11 +138,11 @@ public final class ZooBenchmark {
             measure(network);
         }
         System.out.printf(
-                "* AUTOGRAD extrapolated: one timed call (after one untimed) of Method.AUTOGRAD"
-                        + " on the first bias, every element a full double backward, seconds per"
-                        + " element times the number of parameters; n/a without double backward."
-                        + " Runs 1 and faults -1: a call slower than %.0f s in the first round,"
-                        + " timed once%n",
+                "* AUTOGRAD extrapolated: one timed call (after one untimed where the gradient"
+                    + " takes under 0.1 s) of Method.AUTOGRAD on the first bias, every element a"
+                    + " full double backward, seconds per element times the number of parameters;"
+                    + " n/a without double backward. Runs 1 and faults -1: a call slower than %.0f"
+                    + " s in the first round, timed once%n",
                 SLOW_TASK_SECONDS);
     }
 
@@ -195,7 +195,10 @@ public final class ZooBenchmark {
             String autogradText = "n/a";
             String speedUp = "n/a";
             if (setup.hasDoubleBackward()) {
-                double extrapolated = setup.autogradPerElement() * setup.parameterCount();
+                // slow networks: one call, a double backward per element, without the warm-up
+                double extrapolated =
+                        setup.autogradPerElement(gradient < FAST_ROUND_SECONDS / 10)
+                                * setup.parameterCount();
                 autogradText = String.format("%.0f", extrapolated);
                 speedUp = String.format("%.0f", extrapolated / seconds[1]);
             }
