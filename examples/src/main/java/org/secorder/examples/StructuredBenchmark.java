@@ -180,7 +180,7 @@ public final class StructuredBenchmark {
         }
     }
 
-    private static String environment(String name) {
+    static String environment(String name) {
         String value = System.getenv(name);
         return value == null ? "unset" : value;
     }
@@ -192,15 +192,29 @@ public final class StructuredBenchmark {
      * @return the median seconds and the mean page faults of each task
      */
     static Timing time(Runnable... tasks) {
+        return time(WARMUP, WARMUP_NANOS, RUNS, tasks);
+    }
+
+    /**
+     * Times tasks in turn after warm-up runs, so that a slow phase of the machine falls on all of
+     * them alike.
+     *
+     * @param warmUp the least number of warm-up runs of every task
+     * @param warmUpNanos the least time of the warm-up runs
+     * @param runs the number of timed runs of every task
+     * @param tasks the tasks
+     * @return the median seconds and the mean page faults of each task
+     */
+    static Timing time(int warmUp, long warmUpNanos, int runs, Runnable... tasks) {
         long warmUpStart = System.nanoTime();
-        for (int i = 0; i < WARMUP || System.nanoTime() - warmUpStart < WARMUP_NANOS; i++) {
+        for (int i = 0; i < warmUp || System.nanoTime() - warmUpStart < warmUpNanos; i++) {
             for (Runnable task : tasks) {
                 task.run();
             }
         }
-        double[][] seconds = new double[tasks.length][RUNS];
+        double[][] seconds = new double[tasks.length][runs];
         long[] faults = new long[tasks.length];
-        for (int i = 0; i < RUNS; i++) {
+        for (int i = 0; i < runs; i++) {
             for (int t = 0; t < tasks.length; t++) {
                 long faultsBefore = pageFaults();
                 long start = System.nanoTime();
@@ -212,8 +226,8 @@ public final class StructuredBenchmark {
         Timing timing = new Timing(tasks.length);
         for (int t = 0; t < tasks.length; t++) {
             Arrays.sort(seconds[t]);
-            timing.seconds[t] = seconds[t][RUNS / 2];
-            timing.faults[t] = faults[t] / RUNS;
+            timing.seconds[t] = seconds[t][runs / 2];
+            timing.faults[t] = faults[t] / runs;
         }
         return timing;
     }
@@ -223,7 +237,7 @@ public final class StructuredBenchmark {
      *
      * @return the count
      */
-    private static long pageFaults() {
+    static long pageFaults() {
         try {
             String stat = Files.readString(Paths.get("/proc/self/stat"));
             // the fields after the command name, which is in parentheses and may hold spaces
@@ -295,7 +309,7 @@ public final class StructuredBenchmark {
         }
     }
 
-    /** A model, its data and the measured operations. */
+    /** A model, its data (the batch is the shape's first axis) and the measured operations. */
     static final class Setup {
 
         final NDManager manager;
@@ -309,7 +323,15 @@ public final class StructuredBenchmark {
             this.model = model;
             model.initialize(manager, DataType.FLOAT32, shape);
             input = manager.randomNormal(shape);
-            labels = manager.randomInteger(0, CLASSES, new Shape(BATCH), DataType.INT32);
+            labels = manager.randomInteger(0, CLASSES, new Shape(shape.get(0)), DataType.INT32);
+        }
+
+        Block model() {
+            return model;
+        }
+
+        Loss loss() {
+            return loss;
         }
 
         long parameterCount() {
@@ -352,12 +374,46 @@ public final class StructuredBenchmark {
             }
         }
 
+        /**
+         * Computes the diagonal through the public API with a given configuration, and closes it.
+         *
+         * @param diagonal the configuration
+         */
+        void compute(HessianDiagonal diagonal) {
+            diagonal.compute(model, loss, new NDList(input), new NDList(labels)).close();
+        }
+
+        /**
+         * Times one call (after one untimed) of {@code AUTOGRAD} on the first parameter whose name
+         * ends in {@code bias} (the first parameter if none does).
+         *
+         * @return seconds per element
+         */
         double autogradPerElement() {
-            NDArray bias = model.getParameters().valueAt(1).getArray();
+            return autogradPerElement(true);
+        }
+
+        /**
+         * Times one call of {@code AUTOGRAD} on the first parameter whose name ends in {@code bias}
+         * (the first parameter if none does).
+         *
+         * @param warmUp whether an untimed call comes first
+         * @return seconds per element
+         */
+        double autogradPerElement(boolean warmUp) {
+            NDArray bias = model.getParameters().valueAt(0).getArray();
+            for (Pair<String, Parameter> entry : model.getParameters()) {
+                if (entry.getKey().endsWith("bias")) {
+                    bias = entry.getValue().getArray();
+                    break;
+                }
+            }
             Supplier<NDArray> function = () -> lossValue(input.getManager(), false);
             HessianDiagonal autograd =
                     HessianDiagonal.builder().optMethod(HessianDiagonal.Method.AUTOGRAD).build();
-            autograd.compute(function, new NDList(bias)).close();
+            if (warmUp) {
+                autograd.compute(function, new NDList(bias)).close();
+            }
             long start = System.nanoTime();
             autograd.compute(function, new NDList(bias)).close();
             return (System.nanoTime() - start) / 1e9 / bias.size();
