@@ -1,8 +1,13 @@
 /**
  * Runnable examples and benchmarks of Secorder: {@link
  * org.secorder.examples.HessianDiagonalExample} walks through the specification's Hessian diagonal
- * examples, {@link org.secorder.examples.DiagonalBenchmark} times the exact diagonal of small MLPs
- * against plain gradient evaluations, and {@link org.secorder.examples.PruningExample} prunes a
- * classifier by Optimal Brain Damage and by weight magnitude and plots both.
+ * examples; {@link org.secorder.examples.DiagonalBenchmark} times the exact diagonal of small MLPs
+ * against plain gradient evaluations; {@link org.secorder.examples.StructuredBenchmark} the
+ * structured methods on MLPs and a small convolutional network; {@link
+ * org.secorder.examples.ZooBenchmark} the structured methods on networks of DJL's model zoo; {@link
+ * org.secorder.examples.ProductBenchmark} Hessian- and GGN-vector products; {@link
+ * org.secorder.examples.EstimatorBenchmark} the stochastic estimators' error against their cost;
+ * and {@link org.secorder.examples.PruningExample} prunes a classifier by Optimal Brain Damage and
+ * by weight magnitude and plots both.
  */
 package org.secorder.examples;
