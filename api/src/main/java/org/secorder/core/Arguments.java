@@ -2,11 +2,60 @@ package org.secorder.core;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.nn.Block;
+import ai.djl.nn.ParameterList;
+import ai.djl.training.loss.Loss;
 
 /** Checks of the arguments of the public API, with messages that name the argument. */
 final class Arguments {
 
     private Arguments() {}
+
+    /**
+     * Checks the arguments of a call on a model's loss and returns its parameters, in the order of
+     * {@code model.getParameters()}, with their names.
+     *
+     * @param purpose what the call does, for the message of an uninitialized model: "its Hessian
+     *     diagonal is computed", say
+     * @return the parameters; {@link ModelParameters#names} holds their names
+     */
+    static ModelParameters model(
+            Block model, Loss loss, NDList inputs, NDList targets, String purpose) {
+        requireNonNull(model, "model");
+        requireNonNull(loss, "loss");
+        arrays(inputs, "inputs");
+        arrays(targets, "targets");
+        if (!model.isInitialized()) {
+            throw new IllegalStateException(
+                    "model must be initialized before "
+                            + purpose
+                            + ": call model.initialize(manager, dataType, inputShapes) first");
+        }
+        ParameterList entries = model.getParameters();
+        if (entries.isEmpty()) {
+            throw new IllegalArgumentException("model has no parameters");
+        }
+        NDArray[] arrays = new NDArray[entries.size()];
+        String[] names = new String[entries.size()];
+        for (int i = 0; i < arrays.length; i++) {
+            names[i] = entries.get(i).getKey();
+            arrays[i] = entries.get(i).getValue().getArray();
+        }
+        parameters(new NDList(arrays), "model.getParameters()");
+        return new ModelParameters(arrays, names);
+    }
+
+    /** A model's parameter arrays and their names, in the order of {@code getParameters()}. */
+    static final class ModelParameters {
+
+        final NDArray[] arrays;
+        final String[] names;
+
+        ModelParameters(NDArray[] arrays, String[] names) {
+            this.arrays = arrays;
+            this.names = names;
+        }
+    }
 
     static void requireNonNull(Object value, String name) {
         if (value == null) {

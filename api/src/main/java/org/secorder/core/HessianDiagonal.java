@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-import ai.djl.nn.ParameterList;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
@@ -352,26 +351,10 @@ public final class HessianDiagonal {
         if (StochasticDiagonals.isStochastic(method)) {
             return StochasticDiagonals.diagonalOf(estimate(model, loss, inputs, targets));
         }
-        Arguments.requireNonNull(model, "model");
-        Arguments.requireNonNull(loss, "loss");
-        Arguments.arrays(inputs, "inputs");
-        Arguments.arrays(targets, "targets");
-        if (!model.isInitialized()) {
-            throw new IllegalStateException(
-                    "model must be initialized before its Hessian diagonal is computed: call"
-                            + " model.initialize(manager, dataType, inputShapes) first");
-        }
-        ParameterList entries = model.getParameters();
-        if (entries.isEmpty()) {
-            throw new IllegalArgumentException("model has no parameters");
-        }
-        NDArray[] parameters = new NDArray[entries.size()];
-        String[] names = new String[entries.size()];
-        for (int i = 0; i < parameters.length; i++) {
-            names[i] = entries.get(i).getKey();
-            parameters[i] = entries.get(i).getValue().getArray();
-        }
-        Arguments.parameters(new NDList(parameters), "model.getParameters()");
+        Arguments.ModelParameters checked =
+                Arguments.model(model, loss, inputs, targets, "its Hessian diagonal is computed");
+        NDArray[] parameters = checked.arrays;
+        String[] names = checked.names;
         SecondOrderEngine engine = SecondOrderEngines.of(parameters[0]);
         Supplier<NDArray> func =
                 () -> {

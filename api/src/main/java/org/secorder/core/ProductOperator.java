@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.Block;
-import ai.djl.nn.ParameterList;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
@@ -76,26 +75,11 @@ final class ProductOperator implements CurvatureOperator {
 
     static ProductOperator forModel(
             HessianVectorProduct config, Block block, Loss loss, NDList inputs, NDList targets) {
-        Arguments.requireNonNull(block, "model");
-        Arguments.requireNonNull(loss, "loss");
-        Arguments.arrays(inputs, "inputs");
-        Arguments.arrays(targets, "targets");
-        if (!block.isInitialized()) {
-            throw new IllegalStateException(
-                    "model must be initialized before its curvature is multiplied with a vector:"
-                            + " call model.initialize(manager, dataType, inputShapes) first");
-        }
-        ParameterList entries = block.getParameters();
-        if (entries.isEmpty()) {
-            throw new IllegalArgumentException("model has no parameters");
-        }
-        NDArray[] parameters = new NDArray[entries.size()];
-        String[] names = new String[entries.size()];
-        for (int i = 0; i < parameters.length; i++) {
-            names[i] = entries.get(i).getKey();
-            parameters[i] = entries.get(i).getValue().getArray();
-        }
-        Arguments.parameters(new NDList(parameters), "model.getParameters()");
+        Arguments.ModelParameters checked =
+                Arguments.model(
+                        block, loss, inputs, targets, "its curvature is multiplied with a vector");
+        NDArray[] parameters = checked.arrays;
+        String[] names = checked.names;
         List<NDArray> callers = new ArrayList<>(List.of(parameters));
         callers.addAll(inputs);
         callers.addAll(targets);

@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
-import ai.djl.nn.ParameterList;
 import ai.djl.training.loss.Loss;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.engine.SecondOrderEngines;
@@ -189,20 +188,9 @@ final class StochasticDiagonals {
             int probes,
             long seed,
             NDList vectors) {
-        Arguments.requireNonNull(model, "model");
-        Arguments.requireNonNull(loss, "loss");
-        Arguments.arrays(inputs, "inputs");
-        Arguments.arrays(targets, "targets");
-        if (!model.isInitialized()) {
-            throw new IllegalStateException(
-                    "model must be initialized before its GGN diagonal is estimated: call"
-                            + " model.initialize(manager, dataType, inputShapes) first");
-        }
-        ParameterList entries = model.getParameters();
-        if (entries.isEmpty()) {
-            throw new IllegalArgumentException("model has no parameters");
-        }
-        NDArray[] parameters = Arguments.parameters(parametersOf(model), "model.getParameters()");
+        Arguments.ModelParameters checked =
+                Arguments.model(model, loss, inputs, targets, "its GGN diagonal is estimated");
+        NDArray[] parameters = checked.arrays;
         NDArray[] scales = Arguments.vectors(vectors, parameters);
         boolean[] active = new boolean[parameters.length];
         for (int i = 0; i < parameters.length; i++) {
@@ -210,7 +198,7 @@ final class StochasticDiagonals {
             if (!active[i] && strict) {
                 throw new IllegalArgumentException(
                         "strict: parameter "
-                                + Arguments.describe(i, entries.get(i).getKey())
+                                + Arguments.describe(i, checked.names[i])
                                 + " does not require a gradient");
             }
         }
