@@ -41,7 +41,7 @@ public interface HessianEstimator {
             throw new IllegalArgumentException(
                     "samples must be a positive number of vectors, got " + samples);
         }
-        return new Hutchinson(samples, seed);
+        return new HutchinsonEstimator(samples, seed);
     }
 
     /**
