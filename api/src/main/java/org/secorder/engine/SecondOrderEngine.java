@@ -20,6 +20,17 @@ public interface SecondOrderEngine {
     String getEngineName();
 
     /**
+     * Returns whether the engine differentiates its operators twice in general, so that a block
+     * without a structured rule can have its own curvature taken by double backward: true for
+     * PyTorch, whose autograd differentiates every operator twice; false for MXNet, where only some
+     * operators have second derivatives (there the structured Hessian keeps refusing such a block,
+     * and the methods that need double backward fail with a message naming the operator).
+     *
+     * @return whether double backward works through the engine's operators in general
+     */
+    boolean differentiatesTwice();
+
+    /**
      * Switches gradient recording of the calling thread on or off.
      *
      * <p>While recording is on, nothing the engine records may refer to memory that the JVM can

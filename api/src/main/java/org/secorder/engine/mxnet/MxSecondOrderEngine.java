@@ -62,6 +62,12 @@ public final class MxSecondOrderEngine implements SecondOrderEngine {
 
     /** {@inheritDoc} */
     @Override
+    public boolean differentiatesTwice() {
+        return false;
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public RecordingScope recording(boolean enabled) {
         boolean previous = MxGradientCollector.setRecording(enabled);
         return () -> MxGradientCollector.setRecording(previous);

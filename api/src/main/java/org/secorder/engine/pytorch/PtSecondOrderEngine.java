@@ -46,6 +46,12 @@ public final class PtSecondOrderEngine implements SecondOrderEngine {
         return "PyTorch";
     }
 
+    /** {@inheritDoc} */
+    @Override
+    public boolean differentiatesTwice() {
+        return true;
+    }
+
     /**
      * {@inheritDoc}
      *

@@ -10,20 +10,22 @@ import org.secorder.structured.internal.rules.DerivativesLayer;
 import org.secorder.structured.internal.rules.GenericDerivatives;
 
 /**
- * For the generalized Gauss-Newton curvature, a block's explicit layer that hands over to the
- * generic rule when it refuses the block's actual input (a lambda that selects rather than only
- * moves values, a {@code Linear} block on a sequence): some limits show only in the data.
+ * A block's explicit layer that hands over to the generic rule when it refuses the block's actual
+ * input (a lambda that selects rather than only moves values, a {@code Linear} block on a
+ * sequence): some limits show only in the data.
  */
 final class FallbackLayer extends Layer {
 
     private final Layer explicit;
     private final Block block;
+    private final boolean ownCurvature;
     private Layer active;
 
-    FallbackLayer(Layer explicit, Block block) {
+    FallbackLayer(Layer explicit, Block block, boolean ownCurvature) {
         super(explicit.getDescription());
         this.explicit = explicit;
         this.block = block;
+        this.ownCurvature = ownCurvature;
         this.active = explicit;
     }
 
@@ -43,7 +45,8 @@ final class FallbackLayer extends Layer {
                                         block,
                                         "its explicit rule refused its input ("
                                                 + e.getMessage()
-                                                + ")"));
+                                                + ")",
+                                        ownCurvature));
             }
         }
         return active.forward(propagation, input);

@@ -8,9 +8,10 @@ import org.secorder.structured.internal.rules.DerivativesLayer;
 import org.secorder.structured.internal.rules.GenericDerivatives;
 
 /**
- * The fallback of the generalized Gauss-Newton curvature for a block that has no rule in the {@link
- * RuleTable}: the block as one leaf whose products come from first-order autograd ({@link
- * GenericDerivatives}). Never used for the Hessian, which also needs the block's own curvature.
+ * The fallback for a block that has no rule in the {@link RuleTable}: the block as one leaf whose
+ * products come from first-order autograd ({@link GenericDerivatives}). For the Hessian it also
+ * takes the block's own curvature by double backward, so {@link Recognition} uses it there only on
+ * an engine that differentiates its operators twice.
  */
 final class GenericRule {
 
@@ -23,15 +24,17 @@ final class GenericRule {
      * @param block the block
      * @param path its path
      * @param recognition the recognition
+     * @param ownCurvature whether the block's own curvature is needed (the Hessian)
      * @return the layer
      */
-    static Layer create(Block block, String path, Recognition recognition) {
+    static Layer create(Block block, String path, Recognition recognition, boolean ownCurvature) {
         claimAll(block, path, recognition);
         String description = recognition.describe(block, path);
         return new DerivativesLayer(
                 description,
                 block,
-                new GenericDerivatives(description, block, "it has no explicit structured rule"));
+                new GenericDerivatives(
+                        description, block, "it has no explicit structured rule", ownCurvature));
     }
 
     /**
@@ -39,10 +42,11 @@ final class GenericRule {
      *
      * @param layer the layer an explicit rule made
      * @param block the block
+     * @param ownCurvature whether the block's own curvature is needed (the Hessian)
      * @return the layer, wrapped where it is one block's
      */
-    static Layer orFallback(Layer layer, Block block) {
-        return layer instanceof LeafLayer ? new FallbackLayer(layer, block) : layer;
+    static Layer orFallback(Layer layer, Block block, boolean ownCurvature) {
+        return layer instanceof LeafLayer ? new FallbackLayer(layer, block, ownCurvature) : layer;
     }
 
     private static void claimAll(Block block, String path, Recognition recognition) {

@@ -10,6 +10,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
+import org.secorder.engine.SecondOrderEngines;
 import org.secorder.structured.internal.propagation.Layer;
 import org.secorder.structured.internal.propagation.SequenceLayer;
 
@@ -25,21 +26,23 @@ public final class Recognition {
     /** Why a block without a rule is refused for the Hessian. */
     static final String GENERIC_ONLY =
             "this kind of block has no structured rule (Curvature.GGN covers it through the generic"
-                    + " rule, from first-order autograd; the Hessian needs the block's own"
-                    + " curvature, which only an explicit rule gives)";
+                    + " rule, from first-order autograd; the Hessian also needs the block's own"
+                    + " curvature, which without an explicit rule takes double backward, and this"
+                    + " engine differentiates only some operators twice)";
 
     private final NDManager manager;
     private final boolean training;
     private final Set<Parameter> seen = Collections.newSetFromMap(new IdentityHashMap<>());
     private final List<String> failures;
+    private final boolean ggn;
     private final boolean generic;
 
-    private Recognition(
-            NDManager manager, boolean training, List<String> failures, boolean generic) {
+    private Recognition(NDManager manager, boolean training, List<String> failures, boolean ggn) {
         this.manager = manager;
         this.training = training;
         this.failures = failures;
-        this.generic = generic;
+        this.ggn = ggn;
+        this.generic = ggn || SecondOrderEngines.forEngine(manager.getEngine()).differentiatesTwice();
     }
 
     /**
@@ -56,8 +59,9 @@ public final class Recognition {
     }
 
     /**
-     * Builds the layers of a model for a curvature: for the generalized Gauss-Newton matrix, a
-     * block without a rule falls back to the generic rule ({@link GenericRule}).
+     * Builds the layers of a model for a curvature: a block without a rule falls back to the
+     * generic rule ({@link GenericRule}) for the generalized Gauss-Newton matrix, and for the
+     * Hessian on an engine that differentiates its operators twice.
      *
      * @param model the model
      * @param manager a manager for probe arrays, closed by the caller
@@ -84,8 +88,9 @@ public final class Recognition {
     }
 
     /**
-     * Returns every block of a model that is not supported for a curvature, with the reason: for
-     * the generalized Gauss-Newton matrix, blocks without a rule are covered by the generic rule.
+     * Returns every block of a model that is not supported for a curvature, with the reason: blocks
+     * without a rule are covered by the generic rule for the generalized Gauss-Newton matrix, and
+     * for the Hessian on an engine that differentiates its operators twice.
      *
      * @param model the model
      * @param manager a manager for probe arrays, closed by the caller
@@ -130,13 +135,13 @@ public final class Recognition {
         int before = failures == null ? 0 : failures.size();
         try {
             if (entry == null && generic) {
-                return GenericRule.create(block, path, this);
+                return GenericRule.create(block, path, this, !ggn);
             }
             if (entry == null) {
                 throw unsupported(block, path, GENERIC_ONLY);
             }
             Layer layer = entry.getRule().create(block, path, this);
-            return generic ? GenericRule.orFallback(layer, block) : layer;
+            return generic ? GenericRule.orFallback(layer, block, !ggn) : layer;
         } catch (UnsupportedOperationException e) {
             if (failures == null) {
                 throw e;

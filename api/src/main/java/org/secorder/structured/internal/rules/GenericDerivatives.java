@@ -7,6 +7,7 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
 import ai.djl.training.ParameterStore;
@@ -24,8 +25,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The generic rule: the derivatives of a block without an explicit rule, taken from the engine's
- * first-order autograd ({@link SecondOrderEngine#gradient}), which every engine has. It knows
- * nothing of the block's own curvature, so it serves the generalized Gauss-Newton curvature only.
+ * first-order autograd ({@link SecondOrderEngine#gradient}), which every engine has; for the
+ * Hessian also the block's own curvature, taken by double backward, which needs an engine that
+ * differentiates its operators twice.
  *
  * <p>It assumes that the block keeps samples independent (sample {@code n} of its output depends on
  * sample {@code n} of its input only) and checks this on every forward pass: each sample run alone
@@ -38,6 +40,15 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #parameterProducts}: reverse mode sums parameter gradients over the batch, so each
  *       sample's product with each row is one forward and backward pass of that sample alone:
  *       {@code N k} products of one sample for {@code N} samples and {@code k} rows per sample.
+ *   <li>{@link #curvatureColumns} (the Hessian only): {@code M_n = sum_j g_nj d^2 y_nj / dx_n^2},
+ *       one Hessian-vector product of {@code sum_n g_n . y_n} per input feature {@code i}, with
+ *       {@code e_i} in every sample at once (samples are independent, so the product is {@code M_n
+ *       e_i} for every {@code n}); then {@code M_n = sum_i [(e_i + m_i)(e_i + m_i)^T - (e_i -
+ *       m_i)(e_i - m_i)^T] / 4}, {@code m_i = M_n e_i}: {@code 2 d} signed columns for {@code d}
+ *       input features, exact since {@code M_n} is symmetric.
+ *   <li>{@link #parameterCurvature} (the Hessian only): for each sample the diagonal of the second
+ *       derivative of {@code g_n . y_n} with respect to the block's parameters, by the engine's
+ *       double-backward diagonal: one Hessian-vector product per parameter element and sample.
  * </ul>
  *
  * <p>The block runs with stand-in copies of its parameters (from a store of its own), so that the
@@ -49,9 +60,13 @@ public final class GenericDerivatives implements BlockDerivatives {
 
     private static final Logger LOGGER = LoggerFactory.getLogger(GenericDerivatives.class);
 
+    /** The most elements of Hessian-vector products taken in one double-backward call. */
+    private static final long PRODUCT_ELEMENTS = 1L << 22;
+
     private final String description;
     private final Block block;
     private final String reason;
+    private final boolean ownCurvature;
     private final List<Parameter> parameters = new ArrayList<>();
     private NDArray input;
     private boolean training;
@@ -63,11 +78,15 @@ public final class GenericDerivatives implements BlockDerivatives {
      * @param description the block's path and kind, for messages
      * @param block the block
      * @param reason why the block has no explicit products, for the warning
+     * @param ownCurvature whether the block's own curvature is needed (the Hessian): it takes
+     *     double backward
      */
-    public GenericDerivatives(String description, Block block, String reason) {
+    public GenericDerivatives(
+            String description, Block block, String reason, boolean ownCurvature) {
         this.description = description;
         this.block = block;
         this.reason = reason;
+        this.ownCurvature = ownCurvature;
         for (Pair<String, Parameter> entry : block.getParameters()) {
             if (entry.getValue().requiresGradient()) {
                 parameters.add(entry.getValue());
@@ -81,7 +100,7 @@ public final class GenericDerivatives implements BlockDerivatives {
         input = x;
         training = trainingMode;
         long batch = x.getShape().get(0);
-        warnOnce(batch);
+        warnOnce(batch, x.getShape().slice(1).size());
         NDManager target = x.getManager();
         try (NDManager scope = target.newSubManager()) {
             StandIns standIns = new StandIns(scope, false);
@@ -159,6 +178,136 @@ public final class GenericDerivatives implements BlockDerivatives {
         }
     }
 
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasCurvature() {
+        return ownCurvature;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean hasDiagonalCurvature() {
+        return false;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList curvatureColumns(NDArray outputGradient) {
+        NDManager target = outputGradient.getManager();
+        Shape inputShape = input.getShape();
+        long batch = inputShape.get(0);
+        Shape features = inputShape.slice(1);
+        long d = features.size();
+        try (NDManager scope = target.newSubManager()) {
+            StandIns standIns = new StandIns(scope, false);
+            NDArray identity = scope.eye(Math.toIntExact(d)).toType(input.getDataType(), false);
+            NDList rows = new NDList();
+            long perCall = Math.max(1, PRODUCT_ELEMENTS / Math.max(1, batch * d));
+            for (long from = 0; from < d; from += perCall) {
+                long to = Math.min(d, from + perCall);
+                try (NDManager pass = scope.newSubManager()) {
+                    NDArray x = input.duplicate();
+                    x.attach(pass);
+                    x.setRequiresGradient(true);
+                    NDArray[][] vectors = new NDArray[Math.toIntExact(to - from)][];
+                    for (long i = from; i < to; i++) {
+                        NDArray unit = identity.get(i).reshape(new Shape(1).addAll(features));
+                        vectors[Math.toIntExact(i - from)] =
+                                new NDArray[] {unit.broadcast(inputShape)};
+                    }
+                    NDArray[][] products =
+                            secondDerivatives(standIns, x, outputGradient, vectors);
+                    for (NDArray[] product : products) {
+                        NDArray row =
+                                product[0] == null
+                                        ? scope.zeros(new Shape(batch, d), input.getDataType())
+                                        : product[0].reshape(batch, d);
+                        row.attach(scope);
+                        rows.add(row);
+                    }
+                }
+            }
+            // m (N, d, d): row i is M_n e_i, a column of the symmetric M_n
+            NDArray m = NDArrays.stack(rows, 1);
+            NDArray unit = identity.expandDims(0);
+            NDArray plus = unit.add(m).mul(0.5);
+            NDArray minus = unit.sub(m).mul(0.5);
+            NDArray values =
+                    NDArrays.concat(new NDList(plus, minus), 1)
+                            .reshape(new Shape(batch, 2 * d).addAll(features));
+            NDArray signs =
+                    NDArrays.concat(
+                            new NDList(
+                                    scope.ones(new Shape(batch, d), input.getDataType()),
+                                    scope.ones(new Shape(batch, d), input.getDataType()).neg()),
+                            1);
+            values.attach(target);
+            signs.attach(target);
+            return new NDList(values, signs);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList parameterCurvature(NDArray outputGradient) {
+        if (parameters.isEmpty()) {
+            return new NDList();
+        }
+        NDManager target = outputGradient.getManager();
+        long batch = input.getShape().get(0);
+        try (NDManager scope = target.newSubManager()) {
+            StandIns standIns = new StandIns(scope, true);
+            NDArray[] variables = standIns.variables();
+            List<NDList> diagonals = new ArrayList<>();
+            for (int p = 0; p < variables.length; p++) {
+                diagonals.add(new NDList());
+            }
+            for (long n = 0; n < batch; n++) {
+                try (NDManager pass = scope.newSubManager()) {
+                    NDArray alone = sample(input, n, pass);
+                    NDArray gradient = sample(outputGradient, n, pass);
+                    SecondOrderEngine engine = SecondOrderEngines.of(alone);
+                    NDArray[] diagonal;
+                    RecordingScope recording = engine.recording(true);
+                    try {
+                        NDArray output = run(standIns, alone);
+                        NDArray product = output.mul(gradient.reshape(output.getShape())).sum();
+                        diagonal = engine.hessianDiagonal(product, variables, false);
+                    } finally {
+                        recording.close();
+                    }
+                    for (int p = 0; p < variables.length; p++) {
+                        NDArray value =
+                                diagonal[p] == null ? variables[p].zerosLike() : diagonal[p];
+                        value.attach(scope);
+                        diagonals.get(p).add(value);
+                    }
+                }
+            }
+            NDList result = new NDList();
+            for (NDList diagonal : diagonals) {
+                NDArray stacked = NDArrays.stack(diagonal);
+                stacked.attach(target);
+                result.add(stacked);
+            }
+            return result;
+        }
+    }
+
+    /** Runs the block recorded and takes Hessian-vector products of {@code sum(output * g)}. */
+    private NDArray[][] secondDerivatives(
+            StandIns standIns, NDArray x, NDArray outputGradient, NDArray[][] vectors) {
+        SecondOrderEngine engine = SecondOrderEngines.of(x);
+        RecordingScope recording = engine.recording(true);
+        try {
+            NDArray output = run(standIns, x);
+            NDArray product = output.mul(outputGradient.reshape(output.getShape())).sum();
+            return engine.hessianVectorProducts(product, new NDArray[] {x}, vectors, false);
+        } finally {
+            recording.close();
+        }
+    }
+
     /** Runs the block recorded and differentiates {@code sum(output * rows)}. */
     private NDArray[] vectorJacobian(
             StandIns standIns, NDArray x, NDArray rows, NDArray... variables) {
@@ -221,7 +370,7 @@ public final class GenericDerivatives implements BlockDerivatives {
         }
     }
 
-    private void warnOnce(long batch) {
+    private void warnOnce(long batch, long inputFeatures) {
         if (warned) {
             return;
         }
@@ -231,16 +380,23 @@ public final class GenericDerivatives implements BlockDerivatives {
             elements += parameter.getArray().size();
         }
         LOGGER.warn(
-                "{}: {}, so the generalized Gauss-Newton diagonal takes its products from"
-                    + " first-order autograd (the generic rule), per column of the loss factor"
-                    + " (about one per model output) one vector-Jacobian product through the block"
-                    + " for the whole batch and, for its {} parameter elements, one forward and"
-                    + " backward pass of each of the {} samples alone. BlockRules.register adds an"
-                    + " explicit rule.",
+                "{}: {}, so its products come from first-order autograd (the generic rule): per"
+                        + " column of the loss factor (about one per model output) one"
+                        + " vector-Jacobian product through the block for the whole batch and, for"
+                        + " its {} parameter elements, one forward and backward pass of each of the"
+                        + " {} samples alone.{} BlockRules.register adds an explicit rule.",
                 description,
                 reason,
                 elements,
-                batch);
+                batch,
+                ownCurvature
+                        ? " For the Hessian its own curvature takes double backward as well: "
+                                + inputFeatures
+                                + " Hessian-vector products through the block for the batch (one"
+                                + " per input feature) and "
+                                + elements * batch
+                                + " for its parameters (one per element and sample)."
+                        : "");
     }
 
     /**
