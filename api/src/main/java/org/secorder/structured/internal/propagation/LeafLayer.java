@@ -3,6 +3,8 @@ package org.secorder.structured.internal.propagation;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.nn.Block;
+import java.util.List;
+import java.util.function.Supplier;
 import org.secorder.structured.internal.columns.ColumnSet;
 
 /** A layer that is one DJL block with rules of its own. */
@@ -138,11 +140,41 @@ public abstract class LeafLayer extends Layer {
         }
     }
 
+    /**
+     * Returns the curvature columns at the input as parts that are propagated one after another,
+     * each in a scope of its own: the matrix is the sum of the parts (a cheap diagonal part and a
+     * few dense columns, say). By default the one part {@link #residual()}.
+     *
+     * @return the parts
+     */
+    public List<Supplier<ColumnSet>> residuals() {
+        return List.of(this::residual);
+    }
+
+    /**
+     * Adds the block's own curvature with respect to its own parameters, {@code sum_j g_j d^2 y_j /
+     * d theta^2}, to their diagonals, from the cached output gradient; nothing by default (the
+     * parameters enter linearly). Called for the Hessian only, in a scope that frees the arrays it
+     * makes.
+     */
+    public void accumulateOwnCurvature() {}
+
     /** {@inheritDoc} */
     @Override
     public final void spawn(Continuation below) {
-        if (hasCurvature() && below.isNeeded()) {
-            propagation.run(this::residual, below);
+        if (!hasCurvature()) {
+            return;
+        }
+        propagation.run(
+                () -> {
+                    accumulateOwnCurvature();
+                    return null;
+                },
+                Continuation.NONE);
+        if (below.isNeeded()) {
+            for (Supplier<ColumnSet> part : residuals()) {
+                propagation.run(part, below);
+            }
         }
     }
 

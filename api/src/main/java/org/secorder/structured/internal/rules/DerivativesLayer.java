@@ -2,6 +2,7 @@ package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import ai.djl.nn.Parameter;
@@ -121,8 +122,104 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
     public ColumnSet residual() {
         long batch = inputShape.get(0);
         Shape features = inputShape.slice(1);
-        NDArray curvature = derivatives.curvature(outputGradient).reshape(batch, features.size());
+        if (!derivatives.hasDiagonalCurvature()) {
+            return columns(derivatives.curvatureColumns(outputGradient), batch, features);
+        }
+        NDArray curvature = derivatives.curvature(outputGradient);
+        if (curvature.size() != batch * features.size()) {
+            throw new IllegalStateException(
+                    getDescription()
+                            + ": curvature returned shape "
+                            + curvature.getShape()
+                            + ", expected the input's shape "
+                            + inputShape);
+        }
+        curvature = curvature.reshape(batch, features.size());
         return DiagonalColumns.of(curvature.abs().sqrt(), curvature.sign(), features);
+    }
+
+    /** Checks what {@link BlockDerivatives#curvatureColumns} returned and wraps it. */
+    private DenseColumns columns(NDList factor, long batch, Shape features) {
+        if (factor == null || factor.size() != 2) {
+            throw new IllegalStateException(
+                    getDescription()
+                            + ": curvatureColumns must return two arrays (the columns and their"
+                            + " signs), not "
+                            + (factor == null ? "null" : factor.size()));
+        }
+        NDArray values = factor.get(0);
+        NDArray signs = factor.get(1);
+        Shape shape = values.getShape();
+        if (shape.dimension() < 2
+                || shape.get(0) != batch
+                || !shape.slice(2).equals(features)
+                || !signs.getShape().equals(shape.slice(0, 2))) {
+            throw new IllegalStateException(
+                    getDescription()
+                            + ": curvatureColumns returned columns of shape "
+                            + shape
+                            + " and signs of shape "
+                            + signs.getShape()
+                            + ", expected columns ("
+                            + batch
+                            + ", K) followed by the input's features "
+                            + features
+                            + " and signs ("
+                            + batch
+                            + ", K)");
+        }
+        NDArray outside = signs.square().sub(signs.abs()).abs().max();
+        if (outside.toType(DataType.FLOAT64, false).getDouble() != 0) {
+            throw new IllegalStateException(
+                    getDescription() + ": curvatureColumns returned signs other than +1, -1, 0");
+        }
+        long count = shape.get(1);
+        return new DenseColumns(
+                values.reshape(batch, count, features.size()),
+                signs.toType(values.getDataType(), false),
+                features);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void accumulateOwnCurvature() {
+        if (parameters.isEmpty()) {
+            return;
+        }
+        NDList curvatures = derivatives.parameterCurvature(outputGradient);
+        if (curvatures == null || curvatures.isEmpty()) {
+            return;
+        }
+        if (curvatures.size() != parameters.size()) {
+            throw new IllegalStateException(
+                    getDescription()
+                            + ": parameterCurvature returned "
+                            + curvatures.size()
+                            + " arrays for "
+                            + parameters.size()
+                            + " parameters");
+        }
+        Accumulators accumulators = getPropagation().getAccumulators();
+        long batch = inputShape.get(0);
+        for (int i = 0; i < parameters.size(); i++) {
+            NDArray curvature = curvatures.get(i);
+            Shape expected = new Shape(batch).addAll(parameters.get(i).getArray().getShape());
+            if (!curvature.getShape().equals(expected)) {
+                throw new IllegalStateException(
+                        getDescription()
+                                + ": parameterCurvature returned shape "
+                                + curvature.getShape()
+                                + " for parameter "
+                                + parameters.get(i).getName()
+                                + ", expected "
+                                + expected);
+            }
+            accumulators.add(
+                    parameters.get(i),
+                    accumulators.isPerSample()
+                            ? curvature.duplicate()
+                            : curvature.sum(new int[] {0}));
+        }
     }
 
     /** {@inheritDoc} */
