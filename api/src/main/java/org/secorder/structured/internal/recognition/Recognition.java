@@ -42,7 +42,8 @@ public final class Recognition {
         this.training = training;
         this.failures = failures;
         this.ggn = ggn;
-        this.generic = ggn || SecondOrderEngines.forEngine(manager.getEngine()).differentiatesTwice();
+        this.generic =
+                ggn || SecondOrderEngines.forEngine(manager.getEngine()).differentiatesTwice();
     }
 
     /**

@@ -215,8 +215,7 @@ public final class GenericDerivatives implements BlockDerivatives {
                         vectors[Math.toIntExact(i - from)] =
                                 new NDArray[] {unit.broadcast(inputShape)};
                     }
-                    NDArray[][] products =
-                            secondDerivatives(standIns, x, outputGradient, vectors);
+                    NDArray[][] products = secondDerivatives(standIns, x, outputGradient, vectors);
                     for (NDArray[] product : products) {
                         NDArray row =
                                 product[0] == null
