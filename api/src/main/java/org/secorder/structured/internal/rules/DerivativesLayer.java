@@ -186,7 +186,14 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
         if (parameters.isEmpty()) {
             return;
         }
-        NDList curvatures = derivatives.parameterCurvature(outputGradient);
+        Accumulators accumulators = getPropagation().getAccumulators();
+        boolean summed =
+                !accumulators.isPerSample() && derivatives instanceof SummedParameterCurvature;
+        NDList curvatures =
+                summed
+                        ? ((SummedParameterCurvature) derivatives)
+                                .summedParameterCurvature(outputGradient)
+                        : derivatives.parameterCurvature(outputGradient);
         if (curvatures == null || curvatures.isEmpty()) {
             return;
         }
@@ -199,11 +206,11 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
                             + parameters.size()
                             + " parameters");
         }
-        Accumulators accumulators = getPropagation().getAccumulators();
         long batch = inputShape.get(0);
         for (int i = 0; i < parameters.size(); i++) {
             NDArray curvature = curvatures.get(i);
-            Shape expected = new Shape(batch).addAll(parameters.get(i).getArray().getShape());
+            Shape shape = parameters.get(i).getArray().getShape();
+            Shape expected = summed ? shape : new Shape(batch).addAll(shape);
             if (!curvature.getShape().equals(expected)) {
                 throw new IllegalStateException(
                         getDescription()
@@ -216,7 +223,7 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
             }
             accumulators.add(
                     parameters.get(i),
-                    accumulators.isPerSample()
+                    accumulators.isPerSample() || summed
                             ? curvature.duplicate()
                             : curvature.sum(new int[] {0}));
         }

@@ -46,9 +46,10 @@ import org.slf4j.LoggerFactory;
  *       e_i} for every {@code n}); then {@code M_n = sum_i [(e_i + m_i)(e_i + m_i)^T - (e_i -
  *       m_i)(e_i - m_i)^T] / 4}, {@code m_i = M_n e_i}: {@code 2 d} signed columns for {@code d}
  *       input features, exact since {@code M_n} is symmetric.
- *   <li>{@link #parameterCurvature} (the Hessian only): for each sample the diagonal of the second
- *       derivative of {@code g_n . y_n} with respect to the block's parameters, by the engine's
- *       double-backward diagonal: one Hessian-vector product per parameter element and sample.
+ *   <li>{@link #parameterCurvature} (the Hessian only): the diagonal of the second derivative of
+ *       {@code sum_n g_n . y_n} with respect to the block's parameters, by the engine's
+ *       double-backward diagonal: one Hessian-vector product per parameter element for the batch
+ *       summed, one per element and sample for per-sample diagonals.
  * </ul>
  *
  * <p>The block runs with stand-in copies of its parameters (from a store of its own), so that the
@@ -56,7 +57,7 @@ import org.slf4j.LoggerFactory;
  * a gradient (running statistics, frozen parameters) get no diagonal. One warning per computation
  * names the block and this cost.
  */
-public final class GenericDerivatives implements BlockDerivatives {
+public final class GenericDerivatives implements BlockDerivatives, SummedParameterCurvature {
 
     private static final Logger LOGGER = LoggerFactory.getLogger(GenericDerivatives.class);
 
@@ -249,11 +250,40 @@ public final class GenericDerivatives implements BlockDerivatives {
     /** {@inheritDoc} */
     @Override
     public NDList parameterCurvature(NDArray outputGradient) {
+        long batch = input.getShape().get(0);
+        List<long[]> samples = new ArrayList<>();
+        for (long n = 0; n < batch; n++) {
+            samples.add(new long[] {n, n + 1});
+        }
+        return ownParameterCurvature(outputGradient, samples);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDList summedParameterCurvature(NDArray outputGradient) {
+        long batch = input.getShape().get(0);
+        NDList whole = ownParameterCurvature(outputGradient, List.of(new long[] {0, batch}));
+        NDList result = new NDList();
+        for (NDArray diagonal : whole) {
+            NDArray squeezed = diagonal.squeeze(0);
+            squeezed.attach(diagonal.getManager());
+            result.add(squeezed);
+        }
+        return result;
+    }
+
+    /**
+     * Takes the double-backward diagonal of {@code sum g . y} with respect to the parameters over
+     * each range of samples: one range per sample gives per-sample diagonals, one range of the
+     * whole batch their sum.
+     *
+     * @return one array per parameter, {@code (ranges, parameterShape...)}
+     */
+    private NDList ownParameterCurvature(NDArray outputGradient, List<long[]> ranges) {
         if (parameters.isEmpty()) {
             return new NDList();
         }
         NDManager target = outputGradient.getManager();
-        long batch = input.getShape().get(0);
         try (NDManager scope = target.newSubManager()) {
             StandIns standIns = new StandIns(scope, true);
             NDArray[] variables = standIns.variables();
@@ -261,15 +291,15 @@ public final class GenericDerivatives implements BlockDerivatives {
             for (int p = 0; p < variables.length; p++) {
                 diagonals.add(new NDList());
             }
-            for (long n = 0; n < batch; n++) {
+            for (long[] range : ranges) {
                 try (NDManager pass = scope.newSubManager()) {
-                    NDArray alone = sample(input, n, pass);
-                    NDArray gradient = sample(outputGradient, n, pass);
-                    SecondOrderEngine engine = SecondOrderEngines.of(alone);
+                    NDArray part = samples(input, range, pass);
+                    NDArray gradient = samples(outputGradient, range, pass);
+                    SecondOrderEngine engine = SecondOrderEngines.of(part);
                     NDArray[] diagonal;
                     RecordingScope recording = engine.recording(true);
                     try {
-                        NDArray output = run(standIns, alone);
+                        NDArray output = run(standIns, part);
                         NDArray product = output.mul(gradient.reshape(output.getShape())).sum();
                         diagonal = engine.hessianDiagonal(product, variables, false);
                     } finally {
@@ -331,9 +361,13 @@ public final class GenericDerivatives implements BlockDerivatives {
     }
 
     private static NDArray sample(NDArray x, long n, NDManager scope) {
-        NDArray sample = x.get(new NDIndex("{}:{}", n, n + 1));
-        sample.attach(scope);
-        return sample;
+        return samples(x, new long[] {n, n + 1}, scope);
+    }
+
+    private static NDArray samples(NDArray x, long[] range, NDManager scope) {
+        NDArray part = x.get(new NDIndex("{}:{}", range[0], range[1]));
+        part.attach(scope);
+        return part;
     }
 
     private void checkIndependent(NDArray batched, NDArray alone) {
@@ -393,8 +427,9 @@ public final class GenericDerivatives implements BlockDerivatives {
                                 + inputFeatures
                                 + " Hessian-vector products through the block for the batch (one"
                                 + " per input feature) and "
-                                + elements * batch
-                                + " for its parameters (one per element and sample)."
+                                + elements
+                                + " for its parameters (one per element; per-sample diagonals take"
+                                + " one per element and sample)."
                         : "");
     }
 
