@@ -11,10 +11,18 @@ import ai.djl.basicmodelzoo.cv.classification.ResNetV1;
 import ai.djl.basicmodelzoo.cv.classification.SqueezeNet;
 import ai.djl.basicmodelzoo.cv.classification.VGG;
 import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
+import ai.djl.nn.Blocks;
+import ai.djl.nn.LambdaBlock;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
+import ai.djl.nn.recurrent.LSTM;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -50,6 +58,7 @@ public final class ZooBenchmark {
     private static final Shape CIFAR = new Shape(BATCH, 3, 32, 32);
     // the smallest square image that NiN's and AlexNet's strides and poolings leave 1x1
     private static final Shape SMALL_IMAGENET = new Shape(BATCH, 3, 67, 67);
+    private static final Shape SEQUENCES = new Shape(BATCH, 8, 16);
     private static final double TIMED_SECONDS = 20;
     private static final int MIN_RUNS = 3;
     private static final int MAX_RUNS = 21;
@@ -324,7 +333,56 @@ public final class ZooBenchmark {
                 false,
                 SMALL_IMAGENET,
                 () -> AlexNet.builder().setOutSize(CLASSES).build());
+        add(
+                networks,
+                "lstm",
+                "LSTM 8x16, state 32",
+                false,
+                SEQUENCES,
+                ZooBenchmark::lstmClassifier);
+        add(
+                networks,
+                "layernorm",
+                "Linear-LayerNorm-tanh 784-64",
+                false,
+                VECTORS,
+                ZooBenchmark::layerNormNetwork);
+        add(
+                networks,
+                "transformer",
+                "Transformer 8x16, 4 heads",
+                false,
+                SEQUENCES,
+                ZooBenchmark::transformerClassifier);
         return networks;
+    }
+
+    /** An LSTM over 8 steps of 16 features, state 32, its last step, {@code Linear(10)}. */
+    private static Block lstmClassifier() {
+        return new SequentialBlock()
+                .add(LSTM.builder().setStateSize(32).setNumLayers(1).optBatchFirst(true).build())
+                .add(new LambdaBlock(list -> new NDList(list.head().get(":, -1, :")), "last"))
+                .add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    /** {@code Linear(64) - LayerNorm - tanh - Linear(10)}. */
+    private static Block layerNormNetwork() {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(64).build())
+                .add(LayerNorm.builder().build())
+                .add(Activation.tanhBlock())
+                .add(Linear.builder().setUnits(CLASSES).build());
+    }
+
+    /**
+     * DJL's {@code TransformerEncoderBlock} (embedding 16, 4 heads, feed-forward 32, GELU) over 8
+     * steps, flattened, {@code Linear(10)}.
+     */
+    private static Block transformerClassifier() {
+        return new SequentialBlock()
+                .add(new TransformerEncoderBlock(16, 4, 32, 0f, Activation::gelu))
+                .add(Blocks.batchFlattenBlock())
+                .add(Linear.builder().setUnits(CLASSES).build());
     }
 
     private static void add(
