@@ -15,6 +15,9 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -274,6 +277,13 @@ public final class ZooBenchmark {
         add(networks, "mlp-tanh", "Mlp 784-128-64-10 tanh", true, VECTORS, () -> mlp(true));
         add(
                 networks,
+                "layernorm",
+                "LayerNorm MLP 784-128-10",
+                true,
+                VECTORS,
+                ZooBenchmark::layerNorm);
+        add(
+                networks,
                 "lenet",
                 "LeNet 1x28x28",
                 true,
@@ -342,6 +352,15 @@ public final class ZooBenchmark {
         return tanh
                 ? new Mlp(784, CLASSES, hidden, Activation::tanh)
                 : new Mlp(784, CLASSES, hidden);
+    }
+
+    /** {@code Linear(128) - LayerNorm - tanh - Linear(10)}: the LayerNorm network. */
+    private static Block layerNorm() {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(128).build())
+                .add(LayerNorm.builder().build())
+                .add(Activation.tanhBlock())
+                .add(Linear.builder().setUnits(CLASSES).build());
     }
 
     private static Block resNet(int layers) {
