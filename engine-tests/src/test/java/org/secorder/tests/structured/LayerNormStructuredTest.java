@@ -15,6 +15,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
 import org.secorder.core.Curvature;
 import org.secorder.core.HessianDiagonal;
+import org.secorder.structured.MemoryMeter;
 import org.secorder.structured.StructuredDiagonal;
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -77,6 +78,25 @@ public class LayerNormStructuredTest {
         // each channel's 2 x 2 plane normalized on its own, which takes out a bias per channel: the
         // convolution has none, whose Hessian diagonal would be zero
         checkHessian(imageModel(LayerNorm.builder().axis(2, 3).build(), false), IMAGES, 206);
+    }
+
+    @Test
+    public void groupsInRunsUnderTinyBudgetGiveTheSameDiagonal() {
+        // a budget of one byte puts every group's dense curvature columns in a run of its own (and
+        // every sample and column in a chunk of its own)
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(sequenceModel(), manager, SEQUENCES, 213);
+            NDArray input = Fixtures.normal(manager, 214, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] runs = compute(model, loss, input, labels, new MemoryMeter(1));
+            NDArray[] whole = compute(model, loss, input, labels, new MemoryMeter(256L << 20));
+            Fixtures.assertMatches(runs, whole, 1e-12);
+            Fixtures.assertMatches(
+                    runs,
+                    Fixtures.gradientDifferences(model, loss, input, labels, STEP),
+                    TOLERANCE);
+        }
     }
 
     @Test
@@ -144,6 +164,20 @@ public class LayerNormStructuredTest {
                     Fixtures.gradientDifferences(model, loss, input, labels, STEP),
                     TOLERANCE);
         }
+    }
+
+    private static NDArray[] compute(
+            Block model, Loss loss, NDArray input, NDArray labels, MemoryMeter meter) {
+        return StructuredDiagonal.compute(
+                model,
+                loss,
+                new NDList(input),
+                new NDList(labels),
+                false,
+                false,
+                false,
+                meter,
+                input.getManager());
     }
 
     private static void checkHessian(Block block, Shape shape, long seed) {

@@ -3,9 +3,12 @@ package org.secorder.structured.internal.rules;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.norm.LayerNorm;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 import org.secorder.structured.internal.PrivateFields;
@@ -173,10 +176,30 @@ public final class LayerNormLayer extends LeafLayer implements SampleMap, Accumu
         }
     }
 
-    /** {@inheritDoc} */
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The diagonal part, then the dense part in runs of groups, each run's columns within {@link
+     * Propagation#WORKING_SET_BYTES}: the columns of {@code G} groups are {@code 3 G} vectors of
+     * all {@code G D} features of a sample, so all at once would hold {@code 3 N G^2 D} values.
+     */
     @Override
     public List<Supplier<ColumnSet>> residuals() {
-        return List.of(this::diagonalPart, this::rankPart);
+        List<Supplier<ColumnSet>> parts = new ArrayList<>();
+        parts.add(this::diagonalPart);
+        long batch = normalized.getShape().get(0);
+        long run =
+                Math.min(
+                        groups,
+                        getPropagation()
+                                .columnsWithinLimit(
+                                        0, batch * GROUP_COLUMNS * featureShape.size()));
+        for (long from = 0; from < groups; from += run) {
+            long start = from;
+            long end = Math.min(groups, from + run);
+            parts.add(() -> rankPart(start, end));
+        }
+        return parts;
     }
 
     /** The part {@code -k q I}: one signed diagonal column per feature. */
@@ -191,39 +214,40 @@ public final class LayerNormLayer extends LeafLayer implements SampleMap, Accumu
         return DiagonalColumns.of(weights.abs().sqrt(), weights.sign(), featureShape);
     }
 
-    /** The part of rank three per group, as signed dense columns. */
-    private ColumnSet rankPart() {
+    /**
+     * The part of rank three per group, for the groups {@code from .. to - 1}, as signed dense
+     * columns.
+     */
+    private ColumnSet rankPart(long from, long to) {
         long batch = normalized.getShape().get(0);
-        NDArray h = weightedGradient();
+        long count = to - from;
+        NDIndex part = new NDIndex(":, {}:{}", from, to);
+        NDArray xhat = normalized.get(part);
+        NDArray inverse = inverseDeviation.get(part);
+        NDArray h = weightedGradient().get(part);
         NDArray a = h.sub(h.mean(new int[] {2}, true));
-        NDArray q = product();
-        NDArray scale = inverseDeviation.div(Math.sqrt(2.0 * width));
-        NDArray b = normalized.mul(q.mul(1.5 / width)).sub(a);
-        NDArray plus = normalized.add(b).mul(scale);
-        NDArray minus = normalized.sub(b).mul(scale);
+        NDArray q = h.mul(xhat).sum(new int[] {2}, true);
+        NDArray scale = inverse.div(Math.sqrt(2.0 * width));
+        NDArray b = xhat.mul(q.mul(1.5 / width)).sub(a);
+        NDArray plus = xhat.add(b).mul(scale);
+        NDArray minus = xhat.sub(b).mul(scale);
         NDArray constant =
-                q.abs()
-                        .sqrt()
-                        .mul(inverseDeviation.div(width))
-                        .broadcast(new Shape(batch, groups, width));
-        // (N, G, 3, D) per group, placed on its own group: (N, G, 3, G, D)
+                q.abs().sqrt().mul(inverse.div(width)).broadcast(new Shape(batch, count, width));
+        // (N, g, 3, D) per group of the run, placed on its own group: (N, g, 3, G, D)
         NDArray perGroup = NDArrays.stack(new NDList(plus, minus, constant), 2);
         NDArray placement =
                 perGroup.getManager()
-                        .eye(
-                                Math.toIntExact(groups),
-                                Math.toIntExact(groups),
-                                0,
-                                perGroup.getDataType())
-                        .reshape(1, groups, 1, groups, 1);
+                        .arange(from, to, 1, DataType.INT64)
+                        .oneHot(Math.toIntExact(groups), perGroup.getDataType())
+                        .reshape(1, count, 1, groups, 1);
         NDArray values =
                 perGroup.expandDims(3)
                         .mul(placement)
-                        .reshape(batch, GROUP_COLUMNS * groups, featureShape.size());
+                        .reshape(batch, GROUP_COLUMNS * count, featureShape.size());
         NDArray ones = q.onesLike();
         NDArray signs =
                 NDArrays.stack(new NDList(ones, ones.neg(), q.sign()), 2)
-                        .reshape(batch, GROUP_COLUMNS * groups);
+                        .reshape(batch, GROUP_COLUMNS * count);
         return new DenseColumns(values, signs, featureShape);
     }
 
@@ -268,7 +292,7 @@ public final class LayerNormLayer extends LeafLayer implements SampleMap, Accumu
     /** {@inheritDoc} */
     @Override
     public long columnElements() {
-        // the dense part holds 3 G columns of the sample's features, made from a few more
-        return featureShape == null ? 0 : 2 * featureShape.size() * (4 + GROUP_COLUMNS * groups);
+        // the dense part holds 3 columns per group of its run of the sample's features
+        return featureShape == null ? 0 : 2 * featureShape.size() * (4 + GROUP_COLUMNS);
     }
 }
