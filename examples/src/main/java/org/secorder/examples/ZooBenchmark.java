@@ -283,6 +283,13 @@ public final class ZooBenchmark {
         add(networks, "mlp-tanh", "Mlp 784-128-64-10 tanh", true, VECTORS, () -> mlp(true));
         add(
                 networks,
+                "layernorm",
+                "LayerNorm MLP 784-128-10",
+                true,
+                VECTORS,
+                ZooBenchmark::layerNorm);
+        add(
+                networks,
                 "lenet",
                 "LeNet 1x28x28",
                 true,
@@ -342,13 +349,6 @@ public final class ZooBenchmark {
                 ZooBenchmark::lstmClassifier);
         add(
                 networks,
-                "layernorm",
-                "Linear-LayerNorm-tanh 784-64",
-                false,
-                VECTORS,
-                ZooBenchmark::layerNormNetwork);
-        add(
-                networks,
                 "transformer",
                 "Transformer 8x16, 4 heads",
                 false,
@@ -362,15 +362,6 @@ public final class ZooBenchmark {
         return new SequentialBlock()
                 .add(LSTM.builder().setStateSize(32).setNumLayers(1).optBatchFirst(true).build())
                 .add(new LambdaBlock(list -> new NDList(list.head().get(":, -1, :")), "last"))
-                .add(Linear.builder().setUnits(CLASSES).build());
-    }
-
-    /** {@code Linear(64) - LayerNorm - tanh - Linear(10)}. */
-    private static Block layerNormNetwork() {
-        return new SequentialBlock()
-                .add(Linear.builder().setUnits(64).build())
-                .add(LayerNorm.builder().build())
-                .add(Activation.tanhBlock())
                 .add(Linear.builder().setUnits(CLASSES).build());
     }
 
@@ -400,6 +391,15 @@ public final class ZooBenchmark {
         return tanh
                 ? new Mlp(784, CLASSES, hidden, Activation::tanh)
                 : new Mlp(784, CLASSES, hidden);
+    }
+
+    /** {@code Linear(128) - LayerNorm - tanh - Linear(10)}: the LayerNorm network. */
+    private static Block layerNorm() {
+        return new SequentialBlock()
+                .add(Linear.builder().setUnits(128).build())
+                .add(LayerNorm.builder().build())
+                .add(Activation.tanhBlock())
+                .add(Linear.builder().setUnits(CLASSES).build());
     }
 
     private static Block resNet(int layers) {

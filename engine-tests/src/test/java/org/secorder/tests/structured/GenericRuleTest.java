@@ -12,7 +12,6 @@ import ai.djl.nn.Block;
 import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
-import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.recurrent.GRU;
 import ai.djl.nn.recurrent.LSTM;
 import ai.djl.training.ParameterStore;
@@ -30,11 +29,10 @@ import org.testng.SkipException;
 import org.testng.annotations.Test;
 
 /**
- * The generic rule: blocks without an explicit rule (DJL's recurrent blocks, LayerNorm where it has
- * no rule, a block class of the test's own) get the generalized Gauss-Newton diagonal from
- * first-order autograd, checked against {@code sum_n J_n^T H_n J_n} from float64 central
- * differences of forward passes; on an engine without general double backward (MXNet) the Hessian
- * still refuses them.
+ * The generic rule: blocks without an explicit rule (DJL's recurrent blocks, a normalization and a
+ * gate of the test's own) get the generalized Gauss-Newton diagonal from first-order autograd,
+ * checked against {@code sum_n J_n^T H_n J_n} from float64 central differences of forward passes;
+ * on an engine without general double backward (MXNet) the Hessian still refuses them.
  */
 public class GenericRuleTest {
 
@@ -60,11 +58,12 @@ public class GenericRuleTest {
     }
 
     @Test
-    public void layerNormNetworkGgnEqualsGaussNewtonReference() {
+    public void normalizationNetworkGgnEqualsGaussNewtonReference() {
+        // a normalization without a rule (DJL's LayerNorm has one now: LayerNormStructuredTest)
         Block model =
                 new SequentialBlock()
                         .add(Networks.linear(5))
-                        .add(LayerNorm.builder().build())
+                        .add(new Networks.RmsNorm())
                         .add(Activation.tanhBlock())
                         .add(Networks.linear(3));
         assertGgnMatchesReference(model, Networks.vectors(), 103);

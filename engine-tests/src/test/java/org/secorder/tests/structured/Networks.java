@@ -1,13 +1,18 @@
 package org.secorder.tests.structured;
 
+import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.AbstractBlock;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
 import ai.djl.nn.Blocks;
 import ai.djl.nn.ParallelBlock;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.core.Linear;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
 import java.util.List;
 
 /** Small networks of every supported kind of block. */
@@ -61,5 +66,49 @@ final class Networks {
     /** Returns {@code Blocks.batchFlattenBlock()}. */
     static Block flatten() {
         return Blocks.batchFlattenBlock();
+    }
+
+    /**
+     * A normalization of the test's own that no rule covers: {@code y = gamma * x / sqrt(mean(x^2)
+     * + 1e-5)} over the features of each sample, with a learned {@code gamma}. It couples the
+     * features of a sample and has curvature of its own, as DJL's {@code LayerNorm} does.
+     */
+    static final class RmsNorm extends AbstractBlock {
+
+        private final Parameter gamma;
+
+        RmsNorm() {
+            gamma =
+                    addParameter(
+                            Parameter.builder()
+                                    .setName("gamma")
+                                    .setType(Parameter.Type.GAMMA)
+                                    .build());
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore parameterStore,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
+            NDArray x = inputs.singletonOrThrow();
+            NDArray scale = x.square().mean(new int[] {1}, true).add(1e-5).sqrt();
+            NDArray g = parameterStore.getValue(gamma, x.getDevice(), training);
+            return new NDList(x.div(scale).mul(g));
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public void prepare(Shape[] inputShapes) {
+            gamma.setShape(inputShapes[0].slice(1));
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
     }
 }

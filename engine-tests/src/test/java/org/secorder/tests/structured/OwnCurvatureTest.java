@@ -29,7 +29,8 @@ import org.testng.annotations.Test;
  * tanh''(z)) W} goes in as signed dense columns ({@link BlockDerivatives#curvatureColumns}), its
  * parameter curvature {@code g_i tanh''(z_i) x_k^2} through {@link
  * BlockDerivatives#parameterCurvature}; checked against float64 central differences of first-order
- * gradients on every engine.
+ * gradients on every engine, as is a diagonal input curvature ({@link BlockDerivatives#curvature})
+ * with a parameter inside the nonlinearity, {@code y = tanh(a * x)}.
  */
 public class OwnCurvatureTest {
 
@@ -55,6 +56,30 @@ public class OwnCurvatureTest {
                         Fixtures.assertMatches(actual, expected, TOLERANCE);
                     }
                 });
+    }
+
+    @Test
+    public void diagonalCurvatureWithParameterCurvatureMatchesGradientDifferences() {
+        BlockRules.register(
+                ScaledTanh.class,
+                "ScaledTanh (y = tanh(a * x)), a test block",
+                ScaledTanhDerivatives::new);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block block =
+                    new SequentialBlock()
+                            .add(Networks.linear(5))
+                            .add(new ScaledTanh())
+                            .add(Networks.linear(3));
+            Block model = Fixtures.initialize(block, manager, Networks.vectors(), 99);
+            NDArray input = Fixtures.normal(manager, 100, Networks.vectors());
+            NDArray labels = Fixtures.classes(manager, 5, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
+            NDList expected = Fixtures.gradientDifferences(model, loss, input, labels, STEP);
+            Fixtures.assertMatches(actual, expected, TOLERANCE);
+        } finally {
+            BlockRules.unregister(ScaledTanh.class);
+        }
     }
 
     @Test
@@ -293,6 +318,106 @@ public class OwnCurvatureTest {
         public NDList parameterCurvature(NDArray outputGradient) {
             NDArray c = outputGradient.mul(second);
             return new NDList(c.expandDims(2).mul(input.square().expandDims(1)));
+        }
+
+        private static NDArray repeat(NDArray array, long k) {
+            return k == 1 ? array : array.repeat(0, k);
+        }
+    }
+
+    /** A block of a user's own: {@code y = tanh(a * x)} with a learned vector {@code a}. */
+    public static final class ScaledTanh extends AbstractBlock {
+
+        private final Parameter scale;
+
+        ScaledTanh() {
+            scale =
+                    addParameter(
+                            Parameter.builder()
+                                    .setName("scale")
+                                    .setType(Parameter.Type.GAMMA)
+                                    .build());
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        protected NDList forwardInternal(
+                ParameterStore parameterStore,
+                NDList inputs,
+                boolean training,
+                PairList<String, Object> params) {
+            NDArray x = inputs.singletonOrThrow();
+            NDArray a = parameterStore.getValue(scale, x.getDevice(), training);
+            return new NDList(x.mul(a).tanh());
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public void prepare(Shape[] inputShapes) {
+            scale.setShape(inputShapes[0].slice(1));
+        }
+
+        /** {@inheritDoc} */
+        @Override
+        public Shape[] getOutputShapes(Shape[] inputShapes) {
+            return inputShapes;
+        }
+    }
+
+    /**
+     * The derivatives of {@link ScaledTanh}: {@code J_x = diag(a t')}, {@code J_a = diag(x t')},
+     * the diagonal input curvature {@code g a^2 t''} and the parameter curvature {@code g x^2 t''}.
+     */
+    private static final class ScaledTanhDerivatives implements BlockDerivatives {
+
+        private final ScaledTanh block;
+        private NDArray input;
+        private NDArray scale;
+        private NDArray first;
+        private NDArray second;
+
+        ScaledTanhDerivatives(ScaledTanh block) {
+            this.block = block;
+        }
+
+        @Override
+        public NDArray forward(ParameterStore store, NDArray x, boolean training) {
+            input = x;
+            scale = block.getParameters().get("scale").getArray();
+            NDArray t = block.forward(store, new NDList(x), training).singletonOrThrow();
+            first = t.square().neg().add(1);
+            second = t.mul(first).mul(-2);
+            return t;
+        }
+
+        @Override
+        public NDArray transposedJacobian(NDArray rows, long k) {
+            return rows.mul(repeat(first.mul(scale), k));
+        }
+
+        @Override
+        public List<Parameter> getParameters() {
+            return List.of(block.getParameters().get("scale"));
+        }
+
+        @Override
+        public NDList parameterProducts(NDArray rows, long k) {
+            return new NDList(rows.mul(repeat(first.mul(input), k)));
+        }
+
+        @Override
+        public boolean hasCurvature() {
+            return true;
+        }
+
+        @Override
+        public NDArray curvature(NDArray outputGradient) {
+            return outputGradient.mul(second).mul(scale.square());
+        }
+
+        @Override
+        public NDList parameterCurvature(NDArray outputGradient) {
+            return new NDList(outputGradient.mul(second).mul(input.square()));
         }
 
         private static NDArray repeat(NDArray array, long k) {

@@ -17,7 +17,9 @@ import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.nn.convolutional.Conv1dTranspose;
 import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.convolutional.Conv2dTranspose;
 import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
@@ -25,6 +27,7 @@ import ai.djl.nn.core.Prelu;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.GhostBatchNorm;
+import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.training.loss.Loss;
@@ -62,7 +65,10 @@ public class RuleCoverageTest {
         add(Conv1d.class, "Conv1d without bias", new Shape(3, 2, 7), () -> conv1d());
         add(Conv2d.class, "depthwise Conv2d", images(), RuleCoverageTest::depthwise);
         add(Conv3d.class, "Conv3d", new Shape(3, 2, 3, 3, 3), RuleCoverageTest::conv3d);
+        add(Conv1dTranspose.class, "Conv1dTranspose", new Shape(3, 2, 4), () -> transposed1d());
+        add(Conv2dTranspose.class, "strided Conv2dTranspose", images(), () -> transposed2d());
         add(BatchNorm.class, "GhostBatchNorm in inference", images(), RuleCoverageTest::ghost);
+        add(LayerNorm.class, "LayerNorm", vectors(), RuleCoverageTest::layerNorm);
         add(Dropout.class, "Dropout in inference", vectors(), RuleCoverageTest::dropout);
         add(Prelu.class, "Prelu", vectors(), RuleCoverageTest::prelu);
         add(Embedding.class, "TrainableWordEmbedding", new Shape(5, 3), RuleCoverageTest::words);
@@ -93,6 +99,12 @@ public class RuleCoverageTest {
             throw new SkipException(
                     "DJL 0.36.0's PyTorch engine does not implement prelu (its forward throws);"
                             + " the rule runs and is checked on MXNet");
+        }
+        if ((c.type == Conv1dTranspose.class || c.type == Conv2dTranspose.class)
+                && Fixtures.isPyTorch()) {
+            throw new SkipException(
+                    "DJL 0.36.0's PyTorch engine does not implement the transposed convolution"
+                            + " (its forward throws); the rule runs and is checked on MXNet");
         }
         try (NDManager manager = NDManager.newBaseManager()) {
             Block model = Fixtures.initialize(c.model.get(), manager, c.shape, 61);
@@ -291,6 +303,33 @@ public class RuleCoverageTest {
                                         .build()));
     }
 
+    private static Block transposed1d() {
+        return new SequentialBlock()
+                .add(
+                        Conv1dTranspose.builder()
+                                .setKernelShape(new Shape(3))
+                                .setFilters(2)
+                                .optStride(new Shape(2))
+                                .build())
+                .add(Activation.tanhBlock())
+                .add(Networks.flatten())
+                .add(Networks.linear(3));
+    }
+
+    private static Block transposed2d() {
+        return head(
+                new SequentialBlock()
+                        .add(conv(2))
+                        .add(Activation.tanhBlock())
+                        .add(
+                                Conv2dTranspose.builder()
+                                        .setKernelShape(new Shape(2, 2))
+                                        .setFilters(2)
+                                        .optStride(new Shape(2, 2))
+                                        .optPadding(new Shape(1, 1))
+                                        .build()));
+    }
+
     private static Block conv3d() {
         return new SequentialBlock()
                 .add(Conv3d.builder().setKernelShape(new Shape(2, 2, 2)).setFilters(2).build())
@@ -304,6 +343,14 @@ public class RuleCoverageTest {
                 new SequentialBlock()
                         .add(conv(2))
                         .add(GhostBatchNorm.builder().optVirtualBatchSize(3).build()));
+    }
+
+    private static Block layerNorm() {
+        return new SequentialBlock()
+                .add(Networks.linear(5))
+                .add(LayerNorm.builder().build())
+                .add(Activation.tanhBlock())
+                .add(Networks.linear(3));
     }
 
     private static Block dropout() {

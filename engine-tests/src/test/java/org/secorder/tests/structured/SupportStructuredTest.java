@@ -8,7 +8,6 @@ import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.norm.BatchNorm;
-import ai.djl.nn.norm.LayerNorm;
 import ai.djl.training.loss.HingeLoss;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SigmoidBinaryCrossEntropyLoss;
@@ -31,11 +30,10 @@ public class SupportStructuredTest {
         Assert.assertTrue(StructuredDiagonal.supports(model, new SoftmaxCrossEntropyLoss()));
     }
 
-    /** A model with a layer normalization is reported as unsupported. */
+    /** A model with a normalization block that has no rule is reported as unsupported. */
     @Test
     public void unsupportedBlockIsReportedUnsupported() {
-        Block model =
-                new SequentialBlock().add(Networks.linear(4)).add(LayerNorm.builder().build());
+        Block model = new SequentialBlock().add(Networks.linear(4)).add(new Networks.RmsNorm());
         Assert.assertFalse(StructuredDiagonal.supports(model, new SoftmaxCrossEntropyLoss()));
     }
 
@@ -45,10 +43,10 @@ public class SupportStructuredTest {
         Block model =
                 new SequentialBlock()
                         .add(Networks.linear(4))
-                        .add(LayerNorm.builder().build())
+                        .add(new Networks.RmsNorm())
                         .add(Networks.linear(3));
         String message = failure(model, new SoftmaxCrossEntropyLoss(), false);
-        Assert.assertTrue(message.contains("model/02LayerNorm (LayerNorm)"), message);
+        Assert.assertTrue(message.contains("model/02RmsNorm (RmsNorm)"), message);
         Assert.assertTrue(message.contains("Supported blocks: SequentialBlock"), message);
     }
 

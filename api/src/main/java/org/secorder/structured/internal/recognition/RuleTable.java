@@ -5,14 +5,18 @@ import ai.djl.nn.LambdaBlock;
 import ai.djl.nn.ParallelBlock;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv1d;
+import ai.djl.nn.convolutional.Conv1dTranspose;
 import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.convolutional.Conv2dTranspose;
 import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.convolutional.Convolution;
+import ai.djl.nn.convolutional.Deconvolution;
 import ai.djl.nn.core.Embedding;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.core.Prelu;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.norm.Dropout;
+import ai.djl.nn.norm.LayerNorm;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -22,9 +26,11 @@ import java.util.concurrent.ConcurrentHashMap;
 import org.secorder.structured.internal.rules.BatchNormLayer;
 import org.secorder.structured.internal.rules.ConvolutionLayer;
 import org.secorder.structured.internal.rules.EmbeddingLayer;
+import org.secorder.structured.internal.rules.LayerNormLayer;
 import org.secorder.structured.internal.rules.LinearLayer;
 import org.secorder.structured.internal.rules.PreluLayer;
 import org.secorder.structured.internal.rules.ReshapeLayer;
+import org.secorder.structured.internal.rules.TransposedConvolutionLayer;
 
 /**
  * The rule table: one entry per block class, found for a block by its class and then by each
@@ -61,6 +67,17 @@ public final class RuleTable {
                             new ConvolutionLayer(
                                     r.describe(block, path), r.claim((Convolution) block, path)));
         }
+        for (Class<? extends Deconvolution> type :
+                List.of(Conv1dTranspose.class, Conv2dTranspose.class)) {
+            builtIn(
+                    type,
+                    type.getSimpleName()
+                            + " (any stride, padding, output padding, dilation, groups, with or"
+                            + " without bias; DJL runs it on MXNet only)",
+                    (block, path, r) ->
+                            new TransposedConvolutionLayer(
+                                    r.describe(block, path), r.claim((Deconvolution) block, path)));
+        }
         builtIn(
                 BatchNorm.class,
                 "BatchNorm and its subclasses (GhostBatchNorm) in inference mode",
@@ -69,6 +86,13 @@ public final class RuleTable {
                     return new BatchNormLayer(
                             r.describe(block, path), r.claim((BatchNorm) block, path));
                 });
+        builtIn(
+                LayerNorm.class,
+                "LayerNorm over the trailing axes of each sample (with or without learned gamma"
+                        + " and beta)",
+                (block, path, r) ->
+                        new LayerNormLayer(
+                                r.describe(block, path), r.claim((LayerNorm) block, path)));
         builtIn(
                 Dropout.class,
                 "Dropout in inference mode",
