@@ -1,0 +1,165 @@
+package org.secorder.tests.structured;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.recurrent.GRU;
+import ai.djl.nn.recurrent.LSTM;
+import ai.djl.nn.recurrent.RNN;
+import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.testng.Assert;
+import org.testng.SkipException;
+import org.testng.annotations.Test;
+
+/**
+ * The explicit rules of DJL's {@code LSTM}, {@code GRU} and {@code RNN}: the generalized
+ * Gauss-Newton diagonal against {@code sum_n J_n^T H_n J_n} from float64 differences of forward
+ * passes, the Hessian diagonal against the exact one (double backward on PyTorch, float64
+ * differences of gradients on MXNet), and the settings they refuse.
+ */
+public class RecurrentStructuredTest {
+
+    /** Finite-difference Jacobians in float64 are good to about 1e-10 relative. */
+    private static final double JACOBIAN_TOLERANCE = 1e-7;
+
+    /** MXNet's float64 ReLU RNN is exact to float32 precision only. */
+    private static final double MXNET_RELU_TOLERANCE = 1e-3;
+
+    /** 3 sequences of 4 steps of 2 features. */
+    private static final Shape SEQUENCES = new Shape(3, 4, 2);
+
+    @Test
+    public void lstmGgnUsesExplicitRuleAndMatchesGaussNewtonReference() {
+        String warnings =
+                assertGgnMatchesReference(
+                        RecurrentNetworks.lastStep(lstm(), 3), 201, JACOBIAN_TOLERANCE);
+        for (String line : warnings.split("\n")) {
+            Assert.assertFalse(
+                    line.contains("(the generic rule)") && line.contains("LSTM"), warnings);
+        }
+    }
+
+    @Test
+    public void gruGgnMatchesGaussNewtonReference() {
+        assertGgnMatchesReference(RecurrentNetworks.flat(gru(), 3), 202, JACOBIAN_TOLERANCE);
+    }
+
+    @Test
+    public void tanhRnnGgnMatchesGaussNewtonReference() {
+        assertGgnMatchesReference(
+                RecurrentNetworks.flat(rnn(RNN.Activation.TANH), 3), 203, JACOBIAN_TOLERANCE);
+    }
+
+    @Test
+    public void reluRnnGgnMatchesGaussNewtonReference() {
+        // MXNet runs its ReLU RNN in float32 precision on float64 arrays (its outputs are off by
+        // about 1e-7), so its forward differences are good to about 1e-5 only
+        assertGgnMatchesReference(
+                RecurrentNetworks.flat(rnn(RNN.Activation.RELU), 3),
+                204,
+                Fixtures.isPyTorch() ? JACOBIAN_TOLERANCE : MXNET_RELU_TOLERANCE);
+    }
+
+    @Test
+    public void lstmHessianMatchesExactDiagonal() {
+        assertHessianMatchesExact(RecurrentNetworks.flat(lstm(), 3), 211, Fixtures.tolerance());
+    }
+
+    @Test
+    public void stackedLstmHessianMatchesExactDiagonal() {
+        // the second LSTM's own curvature reaches the first one's weights through its input
+        SequentialBlock model =
+                new SequentialBlock()
+                        .add(lstm())
+                        .add(lstm())
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        assertHessianMatchesExact(model, 212, Fixtures.tolerance());
+    }
+
+    @Test
+    public void gruHessianMatchesExactDiagonal() {
+        assertHessianMatchesExact(RecurrentNetworks.flat(gru(), 3), 213, Fixtures.tolerance());
+    }
+
+    @Test
+    public void tanhRnnHessianMatchesExactDiagonal() {
+        assertHessianMatchesExact(
+                RecurrentNetworks.flat(rnn(RNN.Activation.TANH), 3), 214, Fixtures.tolerance());
+    }
+
+    @Test
+    public void reluRnnHessianMatchesExactDiagonal() {
+        if (!Fixtures.isPyTorch()) {
+            throw new SkipException(
+                    "MXNet runs its ReLU RNN in float32 precision even on float64 arrays, so its"
+                            + " gradient differences are no ground truth for the Hessian (off by"
+                            + " about 4e-3); the rule is checked against double backward on"
+                            + " PyTorch, and its products against forward differences on MXNet");
+        }
+        assertHessianMatchesExact(
+                RecurrentNetworks.flat(rnn(RNN.Activation.RELU), 3), 215, Fixtures.tolerance());
+    }
+
+    private static void assertHessianMatchesExact(
+            SequentialBlock block, long seed, double tolerance) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(block, manager, SEQUENCES, seed);
+            NDArray input = Fixtures.normal(manager, seed + 1000, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, Math.toIntExact(SEQUENCES.get(0)), 3);
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] hessian = Fixtures.structured(model, loss, input, labels, false);
+            NDList expected =
+                    Fixtures.reference(
+                            RecurrentNetworks.zeroStates(block, manager, SEQUENCES),
+                            loss,
+                            input,
+                            labels);
+            Fixtures.assertMatches(hessian, expected, tolerance);
+        }
+    }
+
+    private static Block lstm() {
+        return LSTM.builder().setStateSize(3).setNumLayers(1).build();
+    }
+
+    private static Block gru() {
+        return GRU.builder().setStateSize(3).setNumLayers(1).build();
+    }
+
+    private static Block rnn(RNN.Activation activation) {
+        return RNN.builder().setStateSize(3).setNumLayers(1).setActivation(activation).build();
+    }
+
+    /** Returns what the computation logged. */
+    private static String assertGgnMatchesReference(
+            SequentialBlock block, long seed, double tolerance) {
+        PrintStream original = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(block, manager, SEQUENCES, seed);
+            NDArray input = Fixtures.normal(manager, seed + 1000, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, Math.toIntExact(SEQUENCES.get(0)), 3);
+            NDArray[] ggn;
+            System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            try {
+                ggn =
+                        Fixtures.structured(
+                                model, new SoftmaxCrossEntropyLoss(), input, labels, true);
+            } finally {
+                System.setErr(original);
+            }
+            NDList expected =
+                    GaussNewtonReference.softmaxCrossEntropy(
+                            RecurrentNetworks.zeroStates(block, manager, SEQUENCES), input);
+            Fixtures.assertMatches(ggn, expected, tolerance);
+        }
+        return captured.toString(StandardCharsets.UTF_8);
+    }
+}
