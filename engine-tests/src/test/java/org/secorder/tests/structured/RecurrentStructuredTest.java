@@ -3,18 +3,25 @@ package org.secorder.tests.structured;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.recurrent.GRU;
 import ai.djl.nn.recurrent.LSTM;
 import ai.djl.nn.recurrent.RNN;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import ai.djl.util.PairList;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.secorder.core.Curvature;
+import org.secorder.core.HessianDiagonal;
 import org.testng.Assert;
 import org.testng.SkipException;
+import org.testng.annotations.DataProvider;
 import org.testng.annotations.Test;
 
 /**
@@ -105,6 +112,127 @@ public class RecurrentStructuredTest {
         }
         assertHessianMatchesExact(
                 RecurrentNetworks.flat(rnn(RNN.Activation.RELU), 3), 215, Fixtures.tolerance());
+    }
+
+    @Test
+    public void autoResolvesLstmClassifierToStructuredAndMatchesExactDiagonal() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            SequentialBlock block = RecurrentNetworks.flat(lstm(), 3);
+            Block model = Fixtures.initialize(block, manager, SEQUENCES, 221);
+            NDArray input = Fixtures.normal(manager, 222, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            HessianDiagonal auto = HessianDiagonal.builder().build();
+            Assert.assertEquals(auto.resolve(model, loss), HessianDiagonal.Method.STRUCTURED);
+            Assert.assertEquals(auto.unsupportedBlocks(model, loss), List.of());
+            NDList actual = auto.compute(model, loss, new NDList(input), new NDList(labels));
+            Fixtures.assertMatches(
+                    actual.toArray(new NDArray[0]),
+                    Fixtures.reference(
+                            RecurrentNetworks.zeroStates(block, manager, SEQUENCES),
+                            loss,
+                            input,
+                            labels),
+                    Fixtures.tolerance());
+        }
+    }
+
+    @Test
+    public void perSampleGruHessianEqualsEachSampleAlone() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            SequentialBlock block = RecurrentNetworks.flat(gru(), 3);
+            Block model = Fixtures.initialize(block, manager, SEQUENCES, 223);
+            Block twin = RecurrentNetworks.zeroStates(block, manager, SEQUENCES);
+            NDArray input = Fixtures.normal(manager, 224, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            NDList perSample =
+                    HessianDiagonal.builder()
+                            .optMethod(HessianDiagonal.Method.STRUCTURED)
+                            .optPerSample(true)
+                            .build()
+                            .compute(model, loss, new NDList(input), new NDList(labels));
+            for (int n = 0; n < 3; n++) {
+                NDIndex sample = new NDIndex("{}:{}", n, n + 1);
+                NDList alone =
+                        Fixtures.reference(twin, loss, input.get(sample), labels.get(sample));
+                NDList expected = new NDList();
+                for (NDArray diagonal : alone) {
+                    // the loss of the batch is the mean over its 3 samples
+                    expected.add(diagonal.div(3));
+                }
+                NDArray[] actual = new NDArray[perSample.size()];
+                for (int p = 0; p < actual.length; p++) {
+                    actual[p] = perSample.get(p).get(n);
+                }
+                Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+            }
+        }
+    }
+
+    @Test
+    public void hessianLeavesParametersAndFlagsUnchanged() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(RecurrentNetworks.flat(lstm(), 3), manager, SEQUENCES, 225);
+            NDArray input = Fixtures.normal(manager, 226, SEQUENCES);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            PairList<String, Parameter> parameters = model.getParameters();
+            double[][] before = new double[parameters.size()][];
+            boolean[] flags = new boolean[parameters.size()];
+            for (int i = 0; i < before.length; i++) {
+                before[i] = parameters.valueAt(i).getArray().toDoubleArray();
+                flags[i] = parameters.valueAt(i).getArray().hasGradient();
+            }
+            Fixtures.structured(model, new SoftmaxCrossEntropyLoss(), input, labels, false);
+            for (int i = 0; i < before.length; i++) {
+                NDArray array = parameters.valueAt(i).getArray();
+                Assert.assertEquals(array.toDoubleArray(), before[i], parameters.keyAt(i));
+                Assert.assertEquals(array.hasGradient(), flags[i], parameters.keyAt(i));
+            }
+            Assert.assertFalse(input.hasGradient());
+        }
+    }
+
+    /**
+     * Settings the rules refuse, with what the message names.
+     *
+     * @return the blocks and the words
+     */
+    @DataProvider(name = "refused")
+    public static Object[][] refused() {
+        return new Object[][] {
+            {LSTM.builder().setStateSize(3).setNumLayers(2).build(), "2 layers"},
+            {
+                GRU.builder().setStateSize(3).setNumLayers(1).optBidirectional(true).build(),
+                "bidirectional"
+            },
+            {
+                RNN.builder().setStateSize(3).setNumLayers(1).optBatchFirst(false).build(),
+                "not batch first"
+            }
+        };
+    }
+
+    @Test(dataProvider = "refused")
+    public void hessianRefusesUnsupportedSettingsWhichGgnLeavesToGenericRule(
+            Block recurrent, String words) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(
+                            RecurrentNetworks.flat(recurrent, 3), manager, SEQUENCES, 227);
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            List<String> hessian = HessianDiagonal.builder().build().unsupportedBlocks(model, loss);
+            Assert.assertEquals(hessian.size(), 1, hessian.toString());
+            Assert.assertTrue(hessian.get(0).contains("model/01"), hessian.get(0));
+            Assert.assertTrue(hessian.get(0).contains(words), hessian.get(0));
+            Assert.assertEquals(
+                    HessianDiagonal.builder()
+                            .optCurvature(Curvature.GGN)
+                            .build()
+                            .unsupportedBlocks(model, loss),
+                    List.of());
+        }
     }
 
     private static void assertHessianMatchesExact(

@@ -46,6 +46,9 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             "with one layer, one direction, batch first, not returning its states, from zero"
                     + " initial states";
 
+    /** About how many array elements the columns carried back through time at once may take. */
+    private static final long CHUNK_ELEMENTS = 1L << 25;
+
     private static final String[] NAMES = {
         "l_0_i2h_WEIGHT", "l_0_h2h_WEIGHT", "l_0_i2h_BIAS", "l_0_h2h_BIAS"
     };
@@ -338,9 +341,16 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             NDList values = new NDList();
             NDList signs = new NDList();
             for (int t = 0; t < steps; t++) {
-                NDArray[] columns = sourceColumns(scope, t, adjoints);
-                values.add(times(columns[0], inputWeight));
-                signs.add(columns[2]);
+                Sources sources = sources(scope, t, adjoints);
+                signs.add(sources.signs);
+                for (long from = 0; from < sources.count; from += chunk()) {
+                    try (NDManager part = scope.newSubManager()) {
+                        NDArray[] rows = carry(part, t, sources, from);
+                        NDArray columns = times(rows[0], inputWeight);
+                        columns.attach(scope);
+                        values.add(columns);
+                    }
+                }
             }
             NDList result = new NDList(NDArrays.concat(values, 1), NDArrays.concat(signs, 1));
             result.attach(target);
@@ -363,10 +373,18 @@ public final class RecurrentDerivatives implements BlockDerivatives {
                 gramU = scope.zeros(new Shape(batch, width, steps, steps), type);
             }
             for (int t = 0; t < steps && cell.hasCurvature(); t++) {
-                NDArray[] columns = sourceColumns(scope, t, adjoints);
-                gramU = sum(gramU, gram(columns[0], columns[2]));
-                if (columns[1] != columns[0]) {
-                    gramV = sum(gramV, gram(columns[1], columns[2]));
+                Sources sources = sources(scope, t, adjoints);
+                for (long from = 0; from < sources.count; from += chunk()) {
+                    try (NDManager part = scope.newSubManager()) {
+                        NDArray[] rows = carry(part, t, sources, from);
+                        NDArray signs = rows[2];
+                        gramU = sum(gramU, gram(rows[0], signs));
+                        gramU.attach(scope);
+                        if (rows[1] != rows[0]) {
+                            gramV = sum(gramV, gram(rows[1], signs));
+                            gramV.attach(scope);
+                        }
+                    }
                 }
             }
             if (gramV == null) {
@@ -413,14 +431,38 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         }
     }
 
+    /** The signed columns of the cell's own curvature at one step, on that step's coordinates. */
+    private static final class Sources {
+
+        /** The number {@code C} of columns per sample. */
+        final long count;
+
+        /** The columns on {@code u}, {@code (N, C, G H)}. */
+        final NDArray onU;
+
+        /** The columns on {@code v} (the same array where the cell shares them). */
+        final NDArray onV;
+
+        /** The columns on the states before the step, {@code (N, C, H)} each. */
+        final NDList onStates;
+
+        /** The signs, {@code (N, C)}. */
+        final NDArray signs;
+
+        Sources(long count, NDArray onU, NDArray onV, NDList onStates, NDArray signs) {
+            this.count = count;
+            this.onU = onU;
+            this.onV = onV;
+            this.onStates = onStates;
+            this.signs = signs;
+        }
+    }
+
     /**
-     * The signed columns of the cell's own curvature at step {@code t}, carried back through time.
-     *
-     * @return the rows on {@code u} and on {@code v} at every step, {@code (N, C, T, G H)} each
-     *     (zero after {@code t}; the same array where the cell shares them), and the signs, {@code
-     *     (N, C)}, for {@code C = L H} columns per sample
+     * Factors the cell's local curvature at step {@code t} into {@code C = L H} signed columns per
+     * sample, column {@code e H + j} on unit {@code j}.
      */
-    private NDArray[] sourceColumns(NDManager scope, int t, List<NDList> adjoints) {
+    private Sources sources(NDManager scope, int t, List<NDList> adjoints) {
         int size = cell.localSize();
         long count = size * hidden;
         NDList local = new NDList();
@@ -457,6 +499,36 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         NDArray injectedU = NDArrays.stack(onU, 3).reshape(batch, count, width);
         NDArray injectedV =
                 shared ? injectedU : NDArrays.stack(onV, 3).reshape(batch, count, width);
+        NDList states = new NDList();
+        for (int s = 0; s < cell.states(); s++) {
+            states.add(
+                    place(scope, values, eye, cell::coordinateState, s)
+                            .reshape(batch, count, hidden));
+        }
+        return new Sources(count, injectedU, injectedV, states, sign);
+    }
+
+    /**
+     * Carries the columns {@code from .. from + chunk()} of step {@code t} back through time.
+     *
+     * @return the rows on {@code u} and on {@code v} at every step, {@code (N, c, T, G H)} each
+     *     (zero after {@code t}; the same array where the cell shares them), and their signs,
+     *     {@code (N, c)}
+     */
+    private NDArray[] carry(NDManager part, int t, Sources sources, long from) {
+        long to = Math.min(sources.count, from + chunk());
+        long count = to - from;
+        NDIndex range = new NDIndex(":, {}:{}", from, to);
+        boolean shared = sources.onU == sources.onV;
+        NDArray injectedU = sources.onU.get(range);
+        injectedU.attach(part);
+        NDArray injectedV = injectedU;
+        if (!shared) {
+            injectedV = sources.onV.get(range);
+            injectedV.attach(part);
+        }
+        NDArray signs = sources.signs.get(range);
+        signs.attach(part);
         NDArray rowsU;
         NDArray rowsV;
         if (t == 0) {
@@ -464,13 +536,13 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             rowsV = shared ? rowsU : injectedV.expandDims(2);
         } else {
             NDList start = new NDList();
-            for (int s = 0; s < cell.states(); s++) {
-                start.add(
-                        place(scope, values, eye, cell::coordinateState, s)
-                                .reshape(batch, count, hidden));
+            for (NDArray state : sources.onStates) {
+                NDArray slice = state.get(range);
+                slice.attach(part);
+                start.add(slice);
             }
             start.set(0, start.get(0).add(times(injectedV, stateWeight)));
-            NDArray[] earlier = backThroughTime(scope, null, count, t - 1, start, null);
+            NDArray[] earlier = backThroughTime(part, null, count, t - 1, start, null);
             rowsU = earlier[0].concat(injectedU.expandDims(2), 2);
             rowsV =
                     shared && earlier[1] == earlier[0]
@@ -478,12 +550,22 @@ public final class RecurrentDerivatives implements BlockDerivatives {
                             : earlier[1].concat(injectedV.expandDims(2), 2);
         }
         if (t < steps - 1) {
-            NDArray zeros = scope.zeros(new Shape(batch, count, steps - 1 - t, width), type);
+            long width = cell.gates() * hidden;
+            NDArray zeros = part.zeros(new Shape(batch, count, steps - 1 - t, width), type);
             boolean same = rowsU == rowsV;
             rowsU = rowsU.concat(zeros, 2);
             rowsV = same ? rowsU : rowsV.concat(zeros, 2);
         }
-        return new NDArray[] {rowsU, rowsV, sign};
+        return new NDArray[] {rowsU, rowsV, signs};
+    }
+
+    /**
+     * Returns how many columns are carried back through time at once: about {@link #CHUNK_ELEMENTS}
+     * array elements of rows.
+     */
+    private long chunk() {
+        long perColumn = 4 * batch * steps * cell.gates() * hidden;
+        return Math.max(1, CHUNK_ELEMENTS / perColumn);
     }
 
     /**
@@ -551,26 +633,39 @@ public final class RecurrentDerivatives implements BlockDerivatives {
      */
     private NDArray recurrentCross(NDManager scope, NDArray lossOnV) {
         long width = cell.gates() * hidden;
-        NDArray cross = scope.zeros(new Shape(batch, width, hidden), type);
-        NDArray unit =
-                scope.zeros(new Shape(batch, hidden, hidden), type)
-                        .add(scope.eye(Math.toIntExact(hidden)).toType(type, false));
-        for (int t = 0; t + 1 < steps; t++) {
-            NDList start = new NDList(unit);
-            for (int s = 1; s < cell.states(); s++) {
-                start.add(scope.zeros(new Shape(batch, hidden, hidden), type));
+        NDArray eye = scope.eye(Math.toIntExact(hidden)).toType(type, false);
+        NDList parts = new NDList();
+        for (long from = 0; from < hidden; from += chunk()) {
+            long to = Math.min(hidden, from + chunk());
+            long count = to - from;
+            NDArray cross = scope.zeros(new Shape(batch, width, count), type);
+            for (int t = 0; t + 1 < steps; t++) {
+                try (NDManager part = scope.newSubManager()) {
+                    // rows e_j on h_t for the units j of this chunk
+                    NDList start = new NDList();
+                    start.add(
+                            part.zeros(new Shape(batch, count, hidden), type)
+                                    .add(eye.get(new NDIndex("{}:{}", from, to))));
+                    for (int s = 1; s < cell.states(); s++) {
+                        start.add(part.zeros(new Shape(batch, count, hidden), type));
+                    }
+                    NDArray onV = backThroughTime(part, null, count, t, start, null)[1];
+                    NDArray earlier =
+                            previousHidden.get(new NDIndex(":, 0:{}, {}:{}", t + 1, from, to));
+                    earlier.attach(part);
+                    NDArray derivative =
+                            onV.mul(earlier.transpose(0, 2, 1).expandDims(3))
+                                    .sum(new int[] {2})
+                                    .transpose(0, 2, 1);
+                    NDArray weight = lossOnV.get(new NDIndex(":, 0, {}", t + 1)).expandDims(2);
+                    weight.attach(part);
+                    cross = cross.add(derivative.mul(weight).mul(2));
+                    cross.attach(scope);
+                }
             }
-            NDArray onV = backThroughTime(scope, null, hidden, t, start, null)[1];
-            NDArray earlier =
-                    previousHidden
-                            .get(new NDIndex(":, 0:{}, :", t + 1))
-                            .transpose(0, 2, 1)
-                            .expandDims(3);
-            NDArray derivative = onV.mul(earlier).sum(new int[] {2}).transpose(0, 2, 1);
-            NDArray weight = lossOnV.get(new NDIndex(":, 0, {}", t + 1)).expandDims(2);
-            cross = cross.add(derivative.mul(weight).mul(2));
+            parts.add(cross);
         }
-        return cross;
+        return NDArrays.concat(parts, 2);
     }
 
     /**
