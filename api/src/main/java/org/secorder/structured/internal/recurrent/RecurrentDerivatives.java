@@ -18,7 +18,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
-import java.util.function.IntUnaryOperator;
 import org.secorder.structured.BlockDerivatives;
 import org.secorder.structured.internal.PrivateFields;
 
@@ -474,37 +473,47 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         double[] factors = new double[matrices.length];
         double[] signs = new double[matrices.length / size];
         SymmetricFactors.factor(matrices, size, factors, signs);
-        // (N, H, factor, coordinate) to (N, coordinate, factor, H): column e H + j is unit j's
-        NDArray values =
-                scope.create(factors, new Shape(batch, hidden, size, size))
-                        .toType(type, false)
-                        .transpose(0, 3, 2, 1);
-        NDArray sign =
-                scope.create(signs, new Shape(batch, hidden, size))
-                        .toType(type, false)
-                        .transpose(0, 2, 1)
-                        .reshape(batch, count);
-        NDArray eye = scope.eye(Math.toIntExact(hidden)).toType(type, false);
-        NDList onU = new NDList();
-        NDList onV = new NDList();
         boolean shared = true;
         for (int l = 0; l < size; l++) {
             shared &= cell.coordinateU(l) == cell.coordinateV(l);
         }
-        for (int q = 0; q < cell.gates(); q++) {
-            onU.add(place(scope, values, eye, cell::coordinateU, q));
-            onV.add(place(scope, values, eye, cell::coordinateV, q));
+        // column e H + j is unit j's: its entries go to that unit's place in each gate and state
+        int units = Math.toIntExact(hidden);
+        int columns = Math.toIntExact(count);
+        int width = cell.gates() * units;
+        double[] onU = new double[Math.toIntExact(batch * count * width)];
+        double[] onV = shared ? onU : new double[onU.length];
+        double[][] onStates = new double[cell.states()][Math.toIntExact(batch * count * hidden)];
+        double[] columnSigns = new double[Math.toIntExact(batch * count)];
+        for (int m = 0; m < batch * units; m++) {
+            int j = m % units;
+            for (int e = 0; e < size; e++) {
+                int column = (m / units) * columns + e * units + j;
+                columnSigns[column] = signs[m * size + e];
+                for (int l = 0; l < size; l++) {
+                    double value = factors[(m * size + e) * size + l];
+                    int gate = cell.coordinateU(l);
+                    if (gate >= 0) {
+                        onU[column * width + gate * units + j] += value;
+                    }
+                    gate = cell.coordinateV(l);
+                    if (!shared && gate >= 0) {
+                        onV[column * width + gate * units + j] += value;
+                    }
+                    int state = cell.coordinateState(l);
+                    if (state >= 0) {
+                        onStates[state][column * units + j] += value;
+                    }
+                }
+            }
         }
-        long width = cell.gates() * hidden;
-        NDArray injectedU = NDArrays.stack(onU, 3).reshape(batch, count, width);
-        NDArray injectedV =
-                shared ? injectedU : NDArrays.stack(onV, 3).reshape(batch, count, width);
+        NDArray injectedU = create(scope, onU, new Shape(batch, count, width));
+        NDArray injectedV = shared ? injectedU : create(scope, onV, new Shape(batch, count, width));
         NDList states = new NDList();
-        for (int s = 0; s < cell.states(); s++) {
-            states.add(
-                    place(scope, values, eye, cell::coordinateState, s)
-                            .reshape(batch, count, hidden));
+        for (double[] state : onStates) {
+            states.add(create(scope, state, new Shape(batch, count, hidden)));
         }
+        NDArray sign = create(scope, columnSigns, new Shape(batch, count));
         return new Sources(count, injectedU, injectedV, states, sign);
     }
 
@@ -568,28 +577,9 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         return Math.max(1, CHUNK_ELEMENTS / perColumn);
     }
 
-    /**
-     * Puts the factors' entries at the local coordinates that map to one target (a gate or a state)
-     * on their unit: {@code (N, L, H, H)}, zero off the unit.
-     *
-     * @param values the factors, {@code (N, coordinate, factor, H)}
-     * @param eye the identity of order {@code H}
-     * @param coordinate where each local coordinate goes
-     * @param target the gate or state
-     */
-    private NDArray place(
-            NDManager scope, NDArray values, NDArray eye, IntUnaryOperator coordinate, int target) {
-        int size = cell.localSize();
-        NDArray entries = null;
-        for (int l = 0; l < size; l++) {
-            if (coordinate.applyAsInt(l) == target) {
-                entries = sum(entries, values.get(new NDIndex(":, {}", l)));
-            }
-        }
-        if (entries == null) {
-            return scope.zeros(new Shape(batch, size, hidden, hidden), type);
-        }
-        return entries.expandDims(2).mul(eye);
+    private NDArray create(NDManager scope, double[] values, Shape shape) {
+        NDArray array = scope.create(values, shape);
+        return type == DataType.FLOAT64 ? array : array.toType(type, false);
     }
 
     private static NDArray sum(NDArray total, NDArray term) {
