@@ -223,9 +223,14 @@ public class RecurrentStructuredTest {
                             RecurrentNetworks.flat(recurrent, 3), manager, SEQUENCES, 227);
             SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
             List<String> hessian = HessianDiagonal.builder().build().unsupportedBlocks(model, loss);
-            Assert.assertEquals(hessian.size(), 1, hessian.toString());
-            Assert.assertTrue(hessian.get(0).contains("model/01"), hessian.get(0));
-            Assert.assertTrue(hessian.get(0).contains(words), hessian.get(0));
+            if (genericRuleCoversHessian(manager, loss)) {
+                // where the engine differentiates twice, the generic rule takes these settings
+                Assert.assertEquals(hessian, List.of());
+            } else {
+                Assert.assertEquals(hessian.size(), 1, hessian.toString());
+                Assert.assertTrue(hessian.get(0).contains("model/01"), hessian.get(0));
+                Assert.assertTrue(hessian.get(0).contains(words), hessian.get(0));
+            }
             Assert.assertEquals(
                     HessianDiagonal.builder()
                             .optCurvature(Curvature.GGN)
@@ -233,6 +238,21 @@ public class RecurrentStructuredTest {
                             .unsupportedBlocks(model, loss),
                     List.of());
         }
+    }
+
+    /** Whether a block without a rule is supported for the Hessian (by the generic rule). */
+    private static boolean genericRuleCoversHessian(
+            NDManager manager, SoftmaxCrossEntropyLoss loss) {
+        Block opaque =
+                Fixtures.initialize(
+                        new SequentialBlock()
+                                .add(new RecurrentNetworks.ZeroStates(lstm()))
+                                .add(Networks.flatten())
+                                .add(Networks.linear(3)),
+                        manager,
+                        SEQUENCES,
+                        228);
+        return HessianDiagonal.builder().build().unsupportedBlocks(opaque, loss).isEmpty();
     }
 
     private static void assertHessianMatchesExact(
