@@ -60,10 +60,11 @@ public class GenericHessianTest {
     }
 
     @Test
-    public void lstmClassifierResolvesToStructuredAndMatchesGradientDifferences() {
+    public void lstmInsideBlockWithoutRuleResolvesToStructuredAndMatchesGradientDifferences() {
+        // the LSTM inside a block of the test's own and the last-step lambda: both generic
         Block classifier =
                 GenericRuleTest.recurrentClassifier(
-                        LSTM.builder().setStateSize(3).setNumLayers(1).build(), 2);
+                        LSTM.builder().setStateSize(3).setNumLayers(1).build());
         assertHessianMatchesDifferences(classifier, SEQUENCES, 203);
     }
 

@@ -29,6 +29,10 @@ import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.GhostBatchNorm;
 import ai.djl.nn.norm.LayerNorm;
 import ai.djl.nn.pooling.Pool;
+import ai.djl.nn.recurrent.GRU;
+import ai.djl.nn.recurrent.LSTM;
+import ai.djl.nn.recurrent.RNN;
+import ai.djl.nn.recurrent.RecurrentBlock;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
@@ -72,6 +76,9 @@ public class RuleCoverageTest {
         add(Dropout.class, "Dropout in inference", vectors(), RuleCoverageTest::dropout);
         add(Prelu.class, "Prelu", vectors(), RuleCoverageTest::prelu);
         add(Embedding.class, "TrainableWordEmbedding", new Shape(5, 3), RuleCoverageTest::words);
+        add(LSTM.class, "LSTM", sequences(), RuleCoverageTest::lstm);
+        add(GRU.class, "GRU", sequences(), RuleCoverageTest::gru);
+        add(RNN.class, "tanh RNN", sequences(), RuleCoverageTest::rnn);
     }
 
     private static void add(Class<?> type, String name, Shape shape, Supplier<Block> model) {
@@ -117,14 +124,15 @@ public class RuleCoverageTest {
             NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
             NDList expected;
             double tolerance = Fixtures.tolerance();
+            Block exact = reference(c, model, manager);
             if (Fixtures.isPyTorch()) {
-                expected = Fixtures.reference(model, loss, input, labels);
+                expected = Fixtures.reference(exact, loss, input, labels);
             } else if (c.type == BatchNorm.class) {
                 // MXNet's batch-norm backward in inference mode returns the input gradient of
                 // training mode, so only loss values are a ground truth there
                 expected = Fixtures.valueDifferences(model, loss, input, labels);
             } else {
-                expected = Fixtures.reference(model, loss, input, labels);
+                expected = Fixtures.reference(exact, loss, input, labels);
                 if (c.type == Prelu.class) {
                     // MXNet evaluates prelu (its LeakyReLU operator) in float32 for float64 arrays,
                     // so its float64 gradient differences are good to about 1e-3 only
@@ -133,6 +141,15 @@ public class RuleCoverageTest {
             }
             Fixtures.assertMatches(actual, expected, tolerance);
         }
+    }
+
+    /**
+     * The reference model: recurrent blocks run from float64 zero states (see RecurrentNetworks).
+     */
+    private static Block reference(Case c, Block model, NDManager manager) {
+        return RecurrentBlock.class.isAssignableFrom(c.type)
+                ? RecurrentNetworks.zeroStates((SequentialBlock) model, manager, c.shape)
+                : model;
     }
 
     @Test
@@ -176,6 +193,28 @@ public class RuleCoverageTest {
 
     private static Shape vectors() {
         return Networks.vectors();
+    }
+
+    private static Shape sequences() {
+        return new Shape(3, 4, 2);
+    }
+
+    private static Block lstm() {
+        return RecurrentNetworks.flat(LSTM.builder().setStateSize(3).setNumLayers(1).build(), 3);
+    }
+
+    private static Block gru() {
+        return RecurrentNetworks.flat(GRU.builder().setStateSize(3).setNumLayers(1).build(), 3);
+    }
+
+    private static Block rnn() {
+        return RecurrentNetworks.flat(
+                RNN.builder()
+                        .setStateSize(3)
+                        .setNumLayers(1)
+                        .setActivation(RNN.Activation.TANH)
+                        .build(),
+                3);
     }
 
     private static Shape images() {

@@ -116,6 +116,16 @@ public final class Recognition {
     }
 
     /**
+     * Returns whether blocks without a rule fall back to the generic rule (the generalized
+     * Gauss-Newton curvature).
+     *
+     * @return whether the generic rule is allowed
+     */
+    boolean isGeneric() {
+        return generic;
+    }
+
+    /**
      * Returns whether the model runs in training mode.
      *
      * @return the mode

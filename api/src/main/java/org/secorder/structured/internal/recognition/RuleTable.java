@@ -17,14 +17,21 @@ import ai.djl.nn.core.Prelu;
 import ai.djl.nn.norm.BatchNorm;
 import ai.djl.nn.norm.Dropout;
 import ai.djl.nn.norm.LayerNorm;
+import ai.djl.nn.recurrent.GRU;
+import ai.djl.nn.recurrent.LSTM;
+import ai.djl.nn.recurrent.RNN;
+import ai.djl.nn.recurrent.RecurrentBlock;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import org.secorder.structured.internal.propagation.Layer;
+import org.secorder.structured.internal.recurrent.RecurrentDerivatives;
 import org.secorder.structured.internal.rules.BatchNormLayer;
 import org.secorder.structured.internal.rules.ConvolutionLayer;
+import org.secorder.structured.internal.rules.DerivativesLayer;
 import org.secorder.structured.internal.rules.EmbeddingLayer;
 import org.secorder.structured.internal.rules.LayerNormLayer;
 import org.secorder.structured.internal.rules.LinearLayer;
@@ -111,9 +118,32 @@ public final class RuleTable {
                 "Prelu (its slope learned)",
                 (block, path, r) ->
                         new PreluLayer(r.describe(block, path), r.claim((Prelu) block, path)));
+        for (Class<? extends RecurrentBlock> type : List.of(LSTM.class, GRU.class, RNN.class)) {
+            builtIn(
+                    type,
+                    (type == RNN.class ? "RNN (tanh or ReLU) " : type.getSimpleName() + " ")
+                            + RecurrentDerivatives.DESCRIPTION_SUFFIX,
+                    RuleTable::recurrent);
+        }
     }
 
     private RuleTable() {}
+
+    /** The rule of DJL's recurrent blocks; the generic rule takes the settings it refuses. */
+    private static Layer recurrent(Block block, String path, Recognition recognition) {
+        String refusal = RecurrentDerivatives.refusal((RecurrentBlock) block);
+        if (refusal != null) {
+            if (recognition.isGeneric()) {
+                return GenericRule.create(block, path, recognition);
+            }
+            throw recognition.unsupported(block, path, refusal);
+        }
+        String description = recognition.describe(block, path);
+        return new DerivativesLayer(
+                description,
+                recognition.claim(block, path),
+                new RecurrentDerivatives(description, (RecurrentBlock) block));
+    }
 
     private static void builtIn(Class<? extends Block> type, String description, Rule rule) {
         BUILT_IN.put(type, new Entry(type, description, rule));
