@@ -116,13 +116,22 @@ public final class Recognition {
     }
 
     /**
-     * Returns whether blocks without a rule fall back to the generic rule (the generalized
-     * Gauss-Newton curvature).
+     * Returns whether blocks without a rule fall back to the generic rule: for the generalized
+     * Gauss-Newton curvature, and for the Hessian on an engine that differentiates twice.
      *
      * @return whether the generic rule is allowed
      */
     boolean isGeneric() {
         return generic;
+    }
+
+    /**
+     * Returns whether the curvature is the Hessian, so that a block's own curvature is needed.
+     *
+     * @return whether blocks must give their own curvature
+     */
+    boolean needsOwnCurvature() {
+        return !ggn;
     }
 
     /**
@@ -146,13 +155,13 @@ public final class Recognition {
         int before = failures == null ? 0 : failures.size();
         try {
             if (entry == null && generic) {
-                return GenericRule.create(block, path, this, !ggn);
+                return GenericRule.create(block, path, this, needsOwnCurvature());
             }
             if (entry == null) {
                 throw unsupported(block, path, GENERIC_ONLY);
             }
             Layer layer = entry.getRule().create(block, path, this);
-            return generic ? GenericRule.orFallback(layer, block, !ggn) : layer;
+            return generic ? GenericRule.orFallback(layer, block, needsOwnCurvature()) : layer;
         } catch (UnsupportedOperationException e) {
             if (failures == null) {
                 throw e;

@@ -134,7 +134,8 @@ public final class RuleTable {
         String refusal = RecurrentDerivatives.refusal((RecurrentBlock) block);
         if (refusal != null) {
             if (recognition.isGeneric()) {
-                return GenericRule.create(block, path, recognition);
+                return GenericRule.create(
+                        block, path, recognition, recognition.needsOwnCurvature());
             }
             throw recognition.unsupported(block, path, refusal);
         }
