@@ -138,7 +138,10 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
         return DiagonalColumns.of(curvature.abs().sqrt(), curvature.sign(), features);
     }
 
-    /** Checks what {@link BlockDerivatives#curvatureColumns} returned and wraps it. */
+    /**
+     * Checks what {@link BlockDerivatives#curvatureColumns} returned and wraps it; {@code null} for
+     * no columns.
+     */
     private DenseColumns columns(NDList factor, long batch, Shape features) {
         if (factor == null || factor.size() != 2) {
             throw new IllegalStateException(
@@ -167,6 +170,9 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
                             + " and signs ("
                             + batch
                             + ", K)");
+        }
+        if (shape.get(1) == 0) {
+            return null;
         }
         NDArray outside = signs.square().sub(signs.abs()).abs().max();
         if (outside.toType(DataType.FLOAT64, false).getDouble() != 0) {
