@@ -61,7 +61,7 @@ public class GenericHessianTest {
 
     @Test
     public void lstmInsideBlockWithoutRuleResolvesToStructuredAndMatchesGradientDifferences() {
-        // the LSTM inside a block of the test's own and the last-step lambda: both generic
+        // the LSTM inside a block of the test's own: the generic rule
         Block classifier =
                 GenericRuleTest.recurrentClassifier(
                         LSTM.builder().setStateSize(3).setNumLayers(1).build());
@@ -163,6 +163,31 @@ public class GenericHessianTest {
             }
         }
         Assert.assertEquals(warnings, 1, captured.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    public void autoFallsBackToAutogradWhenBlockCouplesSamples() {
+        requireGenericHessian();
+        Block block =
+                new SequentialBlock()
+                        .add(Networks.linear(4))
+                        .add(new GenericRuleTest.Centering())
+                        .add(Activation.tanhBlock())
+                        .add(Networks.linear(3));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(block, manager, Networks.vectors(), 210);
+            NDArray input = Fixtures.normal(manager, 211, Networks.vectors());
+            NDArray labels = Fixtures.classes(manager, 5, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            HessianDiagonal auto = HessianDiagonal.builder().build();
+            // the coupling shows only when the generic rule runs the block
+            Assert.assertEquals(auto.resolve(model, loss), HessianDiagonal.Method.STRUCTURED);
+            NDArray[] actual =
+                    auto.compute(model, loss, new NDList(input), new NDList(labels))
+                            .toArray(new NDArray[0]);
+            NDList expected = Fixtures.gradientDifferences(model, loss, input, labels, STEP);
+            Fixtures.assertMatches(actual, expected, TOLERANCE);
+        }
     }
 
     private static void assertHessianMatchesDifferences(Block block, Shape shape, long seed) {

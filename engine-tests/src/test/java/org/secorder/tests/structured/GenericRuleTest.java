@@ -289,7 +289,7 @@ public class GenericRuleTest {
     }
 
     /** A block without a rule that couples samples: it subtracts the batch mean. */
-    private static final class Centering extends AbstractBlock {
+    static final class Centering extends AbstractBlock {
 
         /** {@inheritDoc} */
         @Override

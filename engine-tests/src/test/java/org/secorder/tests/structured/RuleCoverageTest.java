@@ -65,6 +65,7 @@ public class RuleCoverageTest {
         add(ParallelBlock.class, "concatenation of channels", images(), RuleCoverageTest::concat);
         add(LambdaBlock.class, "anonymous transpose", images(), RuleCoverageTest::transpose);
         add(LambdaBlock.class, "anonymous reshapes", images(), RuleCoverageTest::reshapes);
+        add(LambdaBlock.class, "anonymous crop", images(), RuleCoverageTest::crop);
         add(Linear.class, "Linear", vectors(), () -> Networks.mlp(Activation.tanhBlock(), 3));
         add(Conv1d.class, "Conv1d without bias", new Shape(3, 2, 7), () -> conv1d());
         add(Conv2d.class, "depthwise Conv2d", images(), RuleCoverageTest::depthwise);
@@ -292,6 +293,14 @@ public class RuleCoverageTest {
                 new SequentialBlock()
                         .add(conv(2))
                         .add(new LambdaBlock(x -> new NDList(x.head().transpose(0, 2, 3, 1)))));
+    }
+
+    private static Block crop() {
+        return head(
+                new SequentialBlock()
+                        .add(conv(2))
+                        .add(Activation.tanhBlock())
+                        .add(new LambdaBlock(x -> new NDList(x.head().get(":, :, 1:3, ::2")))));
     }
 
     private static Block reshapes() {

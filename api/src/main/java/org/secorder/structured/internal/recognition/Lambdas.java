@@ -21,9 +21,10 @@ final class Lambdas {
             "LambdaBlocks computing DJL's activations (ReLU, ReLU6, LeakyReLU, ELU, SELU, GELU,"
                     + " sigmoid, Tanh, softPlus, softSign, Swish, Mish), named or anonymous;"
                     + " DJL's max and average pooling blocks (1d, 2d, 3d, global);"
-                    + " Blocks.identityBlock; LambdaBlocks, named or anonymous, that only move"
-                    + " values within a sample (flatten, reshape, transpose, any permutation),"
-                    + " recognized by a probe that reveals the permutation";
+                    + " Blocks.identityBlock; LambdaBlocks, named or anonymous, that only move or"
+                    + " select values within a sample (flatten, reshape, transpose, any"
+                    + " permutation; a crop, a slice, the last step of a sequence), recognized by a"
+                    + " probe that reveals the map";
 
     private static final Set<String> POOLS =
             Set.of(
@@ -75,7 +76,7 @@ final class Lambdas {
         }
         throw Recognition.unsupported(
                 description,
-                "it computes no known activation and does not only move values within a sample"
-                        + " (checked on a probe)");
+                "it computes no known activation and does not only move or select values within"
+                        + " a sample (checked on a probe)");
     }
 }
