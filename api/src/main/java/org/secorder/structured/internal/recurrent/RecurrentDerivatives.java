@@ -163,6 +163,8 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         cache = target.newSubManager();
         NDArray output;
         try (NDManager scope = target.newSubManager()) {
+            // what the block and the checks make goes to the scope, but for the output
+            scope.tempAttachAll(input);
             NDList inputs = new NDList(input);
             for (int s = 0; s < cell.states(); s++) {
                 inputs.add(scope.zeros(new Shape(1, batch, hidden), type));
@@ -183,7 +185,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             scope.tempAttachAll(kept.toArray(new NDArray[0]));
             NDArray mine = unroll(scope, values);
             double scale =
-                    Math.max(1, output.abs().max().toType(DataType.FLOAT64, false).getDouble());
+                    Math.max(1, mine.abs().max().toType(DataType.FLOAT64, false).getDouble());
             double difference =
                     mine.sub(output).abs().max().toType(DataType.FLOAT64, false).getDouble();
             // wrong equations (a gate order, an activation) differ by the order of the values;
@@ -197,6 +199,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
                                 + difference
                                 + ", so the rule cannot reproduce this block");
             }
+            output.attach(target);
         }
         return output;
     }
