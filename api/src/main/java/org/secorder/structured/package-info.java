@@ -10,7 +10,8 @@
  * on every engine; only pooling blocks, whose window settings DJL keeps inside a lambda, take their
  * vector-Jacobian products from the engine's first-order autograd. What is not API lives in the
  * {@code internal} sub-packages: {@code columns} (column algebra), {@code propagation} (the
- * quantity and the structural layers), {@code rules} (one class per kind of block), {@code losses}
- * and {@code recognition} (the rule table and the probes).
+ * quantity and the structural layers), {@code rules} (one class per kind of block), {@code
+ * recurrent} (DJL's LSTM, GRU and RNN: their cell equations unrolled over time), {@code losses} and
+ * {@code recognition} (the rule table and the probes).
  */
 package org.secorder.structured;

@@ -53,6 +53,19 @@ public class RecurrentStructuredTest {
     }
 
     @Test
+    public void autoWithGgnResolvesLastStepLstmClassifierToStructured() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(
+                            RecurrentNetworks.lastStep(lstm(), 3), manager, SEQUENCES, 205);
+            HessianDiagonal ggn = HessianDiagonal.builder().optCurvature(Curvature.GGN).build();
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            Assert.assertEquals(ggn.resolve(model, loss), HessianDiagonal.Method.STRUCTURED);
+            Assert.assertEquals(ggn.unsupportedBlocks(model, loss), List.of());
+        }
+    }
+
+    @Test
     public void gruGgnMatchesGaussNewtonReference() {
         assertGgnMatchesReference(RecurrentNetworks.flat(gru(), 3), 202, JACOBIAN_TOLERANCE);
     }

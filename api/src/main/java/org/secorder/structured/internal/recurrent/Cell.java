@@ -43,15 +43,24 @@ abstract class Cell {
     abstract NDList forward(NDArray u, NDArray v, NDList previous);
 
     /**
+     * Returns what {@link #backward} multiplies rows with, computed once per step.
+     *
+     * @param cache what {@link #forward} kept (after the new states), {@code (N, H)} each
+     * @param previous the previous states, {@code (N, H)} each
+     * @return the step's slopes
+     */
+    abstract NDList slopes(NDList cache, NDList previous);
+
+    /**
      * Applies the step's transposed Jacobian to rows.
      *
-     * @param cache what {@link #forward} kept (after the new states), each {@code (N, 1, H)}
-     * @param previous the previous states, each {@code (N, 1, H)}
+     * @param slopes what {@link #slopes} returned, each with a row axis of size 1 after the batch
      * @param adjoints the rows on the new states, {@code (N, K, H)} each
-     * @return the rows on {@code u} and on {@code v}, {@code (N, K, G H)} each, then on the
-     *     previous states through the step's direct paths, {@code (N, K, H)} each
+     * @return the rows on {@code u} and on {@code v}, {@code (N, K, G H)} each (the same array
+     *     where they are equal), then on the previous states through the step's direct paths,
+     *     {@code (N, K, H)} each, {@code null} where there is none
      */
-    abstract NDList backward(NDList cache, NDList previous, NDList adjoints);
+    abstract NDArray[] backward(NDList slopes, NDList adjoints);
 
     /**
      * Returns whether the step has curvature of its own.

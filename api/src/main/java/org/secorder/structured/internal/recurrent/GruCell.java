@@ -41,16 +41,26 @@ final class GruCell extends Cell {
 
     /** {@inheritDoc} */
     @Override
-    NDList backward(NDList cache, NDList previous, NDList adjoints) {
+    NDList slopes(NDList cache, NDList previous) {
         NDArray r = cache.get(0);
         NDArray z = cache.get(1);
         NDArray n = cache.get(2);
         NDArray vn = cache.get(3);
+        // dp = dh (1 - z) tanh'(p); du = (dp r' vn, dh (h' - n) z', dp); dv likewise with dp r
+        NDArray p = z.neg().add(1).mul(tanhSlope(n));
+        NDArray reset = p.mul(vn).mul(sigmoidSlope(r));
+        NDArray update = previous.get(0).sub(n).mul(sigmoidSlope(z));
+        return new NDList(concatLast(reset, update, p), concatLast(reset, update, p.mul(r)), z);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray[] backward(NDList slopes, NDList adjoints) {
         NDArray dh = adjoints.get(0);
-        NDArray dp = dh.mul(z.neg().add(1).mul(tanhSlope(n)));
-        NDArray dz = dh.mul(previous.get(0).sub(n).mul(sigmoidSlope(z)));
-        NDArray dr = dp.mul(vn.mul(sigmoidSlope(r)));
-        return new NDList(concatLast(dr, dz, dp), concatLast(dr, dz, dp.mul(r)), dh.mul(z));
+        NDArray repeated = concatLast(dh, dh, dh);
+        return new NDArray[] {
+            repeated.mul(slopes.get(0)), repeated.mul(slopes.get(1)), dh.mul(slopes.get(2))
+        };
     }
 
     /** {@inheritDoc} */

@@ -40,21 +40,29 @@ final class LstmCell extends Cell {
 
     /** {@inheritDoc} */
     @Override
-    NDList backward(NDList cache, NDList previous, NDList adjoints) {
+    NDList slopes(NDList cache, NDList previous) {
         NDArray i = cache.get(0);
         NDArray f = cache.get(1);
         NDArray g = cache.get(2);
         NDArray o = cache.get(3);
         NDArray m = cache.get(4);
-        NDArray dh = adjoints.get(0);
-        NDArray dc = adjoints.get(1).add(dh.mul(o.mul(tanhSlope(m))));
-        NDArray da =
+        // dc = dc' + dh o tanh'(c); da = (dc, dc, dc, dh) * gates; dc_prev = dc f
+        NDArray gates =
                 concatLast(
-                        dc.mul(g.mul(sigmoidSlope(i))),
-                        dc.mul(previous.get(1).mul(sigmoidSlope(f))),
-                        dc.mul(i.mul(tanhSlope(g))),
-                        dh.mul(m.mul(sigmoidSlope(o))));
-        return new NDList(da, da, dh.zerosLike(), dc.mul(f));
+                        g.mul(sigmoidSlope(i)),
+                        previous.get(1).mul(sigmoidSlope(f)),
+                        i.mul(tanhSlope(g)),
+                        m.mul(sigmoidSlope(o)));
+        return new NDList(o.mul(tanhSlope(m)), gates, f);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray[] backward(NDList slopes, NDList adjoints) {
+        NDArray dh = adjoints.get(0);
+        NDArray dc = adjoints.get(1).add(dh.mul(slopes.get(0)));
+        NDArray da = concatLast(dc, dc, dc, dh).mul(slopes.get(1));
+        return new NDArray[] {da, da, null, dc.mul(slopes.get(2))};
     }
 
     /** {@inheritDoc} */

@@ -69,8 +69,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
     private NDArray previousHidden;
     private final List<NDList> stepCaches = new ArrayList<>();
     private final List<NDList> stepPrevious = new ArrayList<>();
-    private final List<NDList> rowCaches = new ArrayList<>();
-    private final List<NDList> rowPrevious = new ArrayList<>();
+    private final List<NDList> rowSlopes = new ArrayList<>();
 
     /**
      * Creates the derivatives of a recurrent block for one computation.
@@ -164,6 +163,8 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         cache = target.newSubManager();
         NDArray output;
         try (NDManager scope = target.newSubManager()) {
+            // what the block and the checks make goes to the scope, but for the output
+            scope.tempAttachAll(input);
             NDList inputs = new NDList(input);
             for (int s = 0; s < cell.states(); s++) {
                 inputs.add(scope.zeros(new Shape(1, batch, hidden), type));
@@ -184,7 +185,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             scope.tempAttachAll(kept.toArray(new NDArray[0]));
             NDArray mine = unroll(scope, values);
             double scale =
-                    Math.max(1, output.abs().max().toType(DataType.FLOAT64, false).getDouble());
+                    Math.max(1, mine.abs().max().toType(DataType.FLOAT64, false).getDouble());
             double difference =
                     mine.sub(output).abs().max().toType(DataType.FLOAT64, false).getDouble();
             // wrong equations (a gate order, an activation) differ by the order of the values;
@@ -198,6 +199,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
                                 + difference
                                 + ", so the rule cannot reproduce this block");
             }
+            output.attach(target);
         }
         return output;
     }
@@ -217,8 +219,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         NDList previous = new NDList();
         stepCaches.clear();
         stepPrevious.clear();
-        rowCaches.clear();
-        rowPrevious.clear();
+        rowSlopes.clear();
         for (int t = 0; t < steps; t++) {
             NDArray v = states.get(0).matMul(stateWeight.transpose());
             if (values.length > 2) {
@@ -228,8 +229,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             NDList stepCache = new NDList(result.subNDList(cell.states()));
             stepPrevious.add(keepAll(states));
             stepCaches.add(keepAll(stepCache));
-            rowPrevious.add(keepAll(expand(states)));
-            rowCaches.add(keepAll(expand(stepCache)));
+            rowSlopes.add(keepAll(expand(cell.slopes(stepCache, states))));
             previous.add(states.get(0));
             states = new NDList(result.subNDList(0, cell.states()));
             outputs.add(states.get(0));
@@ -701,13 +701,18 @@ public final class RecurrentDerivatives implements BlockDerivatives {
             if (record != null) {
                 record.set(t, adjoints);
             }
-            NDList back = cell.backward(rowCaches.get(t), rowPrevious.get(t), adjoints);
-            onU[t] = back.get(0);
-            onV[t] = back.get(1);
+            NDArray[] back = cell.backward(rowSlopes.get(t), adjoints);
+            onU[t] = back[0];
+            onV[t] = back[1];
             shared &= onU[t] == onV[t];
-            NDList next = new NDList(back.subNDList(2));
-            if (t > 0) {
-                next.set(0, next.get(0).add(times(onV[t], stateWeight)));
+            if (t == 0) {
+                break;
+            }
+            NDList next = new NDList();
+            NDArray recurrent = times(onV[t], stateWeight);
+            next.add(back[2] == null ? recurrent : recurrent.add(back[2]));
+            for (int s = 1; s < cell.states(); s++) {
+                next.add(back[2 + s]);
             }
             adjoints = next;
         }

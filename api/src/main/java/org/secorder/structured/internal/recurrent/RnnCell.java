@@ -43,11 +43,16 @@ final class RnnCell extends Cell {
 
     /** {@inheritDoc} */
     @Override
-    NDList backward(NDList cache, NDList previous, NDList adjoints) {
+    NDList slopes(NDList cache, NDList previous) {
         NDArray h = cache.get(0);
-        NDArray slope = relu ? h.gt(0).toType(h.getDataType(), false) : tanhSlope(h);
-        NDArray da = adjoints.get(0).mul(slope);
-        return new NDList(da, da, da.zerosLike());
+        return new NDList(relu ? h.gt(0).toType(h.getDataType(), false) : tanhSlope(h));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray[] backward(NDList slopes, NDList adjoints) {
+        NDArray da = adjoints.get(0).mul(slopes.get(0));
+        return new NDArray[] {da, da, null};
     }
 
     /** {@inheritDoc} */
