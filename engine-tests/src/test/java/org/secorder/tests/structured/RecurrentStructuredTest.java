@@ -92,6 +92,12 @@ public class RecurrentStructuredTest {
     }
 
     @Test
+    public void lastStepLstmClassifierHessianMatchesExact() {
+        // the last-step lambda selects values: the lambda rule covers it on every engine
+        assertHessianMatchesExact(RecurrentNetworks.lastStep(lstm(), 3), 219, Fixtures.tolerance());
+    }
+
+    @Test
     public void stackedLstmHessianMatchesExactDiagonal() {
         // the second LSTM's own curvature reaches the first one's weights through its input
         SequentialBlock model =
