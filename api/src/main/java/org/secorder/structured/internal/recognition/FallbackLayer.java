@@ -32,24 +32,34 @@ final class FallbackLayer extends Layer {
     /** {@inheritDoc} */
     @Override
     public NDArray forward(Propagation propagation, NDArray input) {
-        if (active == explicit) {
-            try {
-                return explicit.forward(propagation, input);
-            } catch (UnsupportedOperationException e) {
-                active =
-                        new DerivativesLayer(
+        if (active != explicit) {
+            return active.forward(propagation, input);
+        }
+        UnsupportedOperationException refusal;
+        try {
+            return explicit.forward(propagation, input);
+        } catch (UnsupportedOperationException e) {
+            refusal = e;
+        }
+        active =
+                new DerivativesLayer(
+                        getDescription(),
+                        block,
+                        new GenericDerivatives(
                                 getDescription(),
                                 block,
-                                new GenericDerivatives(
-                                        getDescription(),
-                                        block,
-                                        "its explicit rule refused its input ("
-                                                + e.getMessage()
-                                                + ")",
-                                        ownCurvature));
-            }
+                                "its explicit rule refused its input ("
+                                        + refusal.getMessage()
+                                        + ")",
+                                ownCurvature));
+        try {
+            return active.forward(propagation, input);
+        } catch (UnsupportedOperationException e) {
+            // the explicit rule's reason is the one to report (an engine that cannot run the
+            // block at all, say), with the generic rule's attached
+            refusal.addSuppressed(e);
+            throw refusal;
         }
-        return active.forward(propagation, input);
     }
 
     /** {@inheritDoc} */
