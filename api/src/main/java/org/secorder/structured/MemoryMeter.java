@@ -12,6 +12,7 @@ public final class MemoryMeter {
 
     private final long budgetBytes;
     private long peakBytes;
+    private long observations;
 
     /**
      * Creates a meter with a budget.
@@ -53,5 +54,16 @@ public final class MemoryMeter {
      */
     public void observe(long bytes) {
         peakBytes = Math.max(peakBytes, bytes);
+        observations++;
+    }
+
+    /**
+     * Returns how many times a rule recorded the columns it held: once per block and chunk of
+     * columns that passes through it, a measure of the work done that does not depend on timing.
+     *
+     * @return the number of observations so far
+     */
+    public long getObservationCount() {
+        return observations;
     }
 }

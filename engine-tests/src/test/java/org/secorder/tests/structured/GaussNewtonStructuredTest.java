@@ -1,7 +1,12 @@
 package org.secorder.tests.structured;
 
+import ai.djl.basicmodelzoo.basic.Mlp;
+import ai.djl.basicmodelzoo.cv.classification.GoogLeNet;
+import ai.djl.basicmodelzoo.cv.classification.SqueezeNet;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
@@ -11,6 +16,8 @@ import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import org.secorder.structured.MemoryMeter;
+import org.secorder.structured.StructuredDiagonal;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -49,6 +56,75 @@ public class GaussNewtonStructuredTest {
             NDArray[] exact = Fixtures.structured(model, loss, input, labels, false);
             Fixtures.assertMatches(ggn, exact, 1e-12);
         }
+    }
+
+    /**
+     * On ReLU networks joined by concatenation (the zoo's SqueezeNet, with ceil-mode max pooling,
+     * and GoogLeNet, with max pooling inside its inception blocks) the Hessian runs the GGN's work
+     * and nothing more: no curvature columns arise, so the diagonals are the same to the bit, as
+     * many column steps run, and the columns held at once peak at the same size.
+     */
+    @Test
+    public void hessianDoesTheGgnWorkOnConcatenatingReluNetworks() {
+        assertSameWork(SqueezeNet.squeezenet(3), new Shape(2, 3, 25, 25));
+        assertSameWork(GoogLeNet.builder().setOutSize(3).build(), new Shape(2, 3, 8, 8));
+    }
+
+    /** The step count sees curvature columns: a tanh network's Hessian takes more steps. */
+    @Test
+    public void hessianTakesMoreColumnStepsOnSmoothNetworks() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Shape shape = new Shape(2, 12);
+            Block model = new Mlp(12, 3, new int[] {6, 5}, Activation::tanh);
+            Fixtures.initialize(model, manager, shape, 83, DataType.FLOAT32);
+            NDArray input = Fixtures.normal(manager, 84, shape).toType(DataType.FLOAT32, false);
+            NDArray labels = Fixtures.classes(manager, 2, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            MemoryMeter hessianMeter = new MemoryMeter(256L << 20);
+            MemoryMeter ggnMeter = new MemoryMeter(256L << 20);
+            compute(model, loss, input, labels, false, hessianMeter);
+            compute(model, loss, input, labels, true, ggnMeter);
+            Assert.assertTrue(
+                    hessianMeter.getObservationCount() > ggnMeter.getObservationCount(),
+                    hessianMeter.getObservationCount() + " vs " + ggnMeter.getObservationCount());
+        }
+    }
+
+    private static void assertSameWork(Block model, Shape shape) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Fixtures.initialize(model, manager, shape, 81, DataType.FLOAT32);
+            NDArray input = Fixtures.normal(manager, 82, shape).toType(DataType.FLOAT32, false);
+            NDArray labels = Fixtures.classes(manager, 2, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            MemoryMeter hessianMeter = new MemoryMeter(256L << 20);
+            MemoryMeter ggnMeter = new MemoryMeter(256L << 20);
+            NDArray[] hessian = compute(model, loss, input, labels, false, hessianMeter);
+            NDArray[] ggn = compute(model, loss, input, labels, true, ggnMeter);
+            Assert.assertEquals(hessianMeter.getPeakBytes(), ggnMeter.getPeakBytes(), "peak");
+            Assert.assertEquals(
+                    hessianMeter.getObservationCount(),
+                    ggnMeter.getObservationCount(),
+                    "column steps");
+            Assert.assertTrue(hessianMeter.getObservationCount() > 0);
+            for (int p = 0; p < ggn.length; p++) {
+                Assert.assertEquals(
+                        hessian[p].toFloatArray(), ggn[p].toFloatArray(), "diagonal " + p);
+            }
+        }
+    }
+
+    private static NDArray[] compute(
+            Block model, Loss loss, NDArray input, NDArray labels, boolean ggn, MemoryMeter meter) {
+        return StructuredDiagonal.compute(
+                model,
+                loss,
+                new NDList(input),
+                new NDList(labels),
+                ggn,
+                false,
+                false,
+                meter,
+                input.getManager());
     }
 
     /** On a smooth MLP with cross-entropy the GGN equals {@code sum_n J_n^T H_n J_n}. */

@@ -164,10 +164,18 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
     @Override
     public NDArray apply(NDArray rows) {
         NDArray spread = rows;
+        long[] margins = new long[spatial];
         for (int i = 0; i < spatial; i++) {
             long margin = dilation.get(i) * (kernel.get(i) - 1) - padding.get(i);
             spread = Strided.interleaveZeros(spread, i + 2, stride.get(i));
-            spread = Strided.pad(spread, i + 2, margin, margin + outputPadding[i]);
+            if (margin >= 0) {
+                // the convolution pads both sides itself, without a copy of the columns; only
+                // the output padding, at the end, is added here
+                margins[i] = margin;
+                spread = Strided.pad(spread, i + 2, 0, outputPadding[i]);
+            } else {
+                spread = Strided.pad(spread, i + 2, margin, margin + outputPadding[i]);
+            }
         }
         long[] ones = new long[spatial];
         Arrays.fill(ones, 1);
@@ -177,7 +185,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
                         flippedWeight,
                         null,
                         new Shape(ones),
-                        new Shape(new long[spatial]),
+                        new Shape(margins),
                         dilation,
                         groups)
                 .head();
@@ -202,16 +210,21 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
                             .transpose(0, 2, 1, 3, 4)
                             .reshape(batch * groups, count * perGroup, positions);
         }
-        NDArray squares = grouped.matMul(patches).square().reshape(batch, groups, count, -1);
+        // the largest arrays of the rule (batch x columns x weights): squared and signed in
+        // place, and summed over the columns and, unless per sample, the batch in one reduction
+        NDArray products = grouped.matMul(patches);
+        NDArray squares = products.muli(products).reshape(batch, groups, count, -1);
         NDArray signs = dense.getSigns();
         if (signs != null) {
-            squares = squares.mul(signs.reshape(batch, 1, count, 1));
+            squares.muli(signs.reshape(batch, 1, count, 1));
         }
         Accumulators accumulators = getPropagation().getAccumulators();
         Shape weightShape = weight.getArray().getShape();
         NDArray weightSquares =
-                squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape));
-        accumulators.add(weight, reduce(weightSquares, accumulators));
+                accumulators.isPerSample()
+                        ? squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape))
+                        : squares.sum(new int[] {0, 2}).reshape(weightShape);
+        accumulators.add(weight, weightSquares);
         if (bias != null) {
             NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
             NDArray biasSquares = dense.signedColumnSum(sums.square());
