@@ -132,6 +132,15 @@ public final class DiagonalColumns extends ColumnSet {
         return new DiagonalColumns(shape, scales, signs, mixing, offset, factor, perSampleFactor);
     }
 
+    /**
+     * Returns whether an elementwise factor applies to the columns.
+     *
+     * @return whether there is a factor
+     */
+    public boolean hasFactor() {
+        return factor != null;
+    }
+
     /** {@inheritDoc} */
     @Override
     public NDArray pointDiagonal() {

@@ -223,7 +223,7 @@ public final class LocalColumns extends ColumnSet {
      * scale_k^2 (sum v_k)^2} per channel of shared columns at the output of a convolution with one
      * group, {@code X} the unfolded input at every output position.
      *
-     * @param inputMap the unfolded input, {@code (N, F, spatial...)}
+     * @param inputMap the unfolded input at every output position, {@code (N, positions, F)}
      * @return {@code (N, C, F)} and {@code (N, C)}
      */
     public NDArray[] sharedCorrelations(NDArray inputMap) {
@@ -232,7 +232,7 @@ public final class LocalColumns extends ColumnSet {
         long count = getColumnCount();
         long channels = getFeatureShape().get(0);
         long window = product(size);
-        long unfolded = inputMap.getShape().get(1);
+        long unfolded = inputMap.getShape().get(2);
         long firstPosition = origins[0];
         long lastPosition = origins[0];
         long firstChannel = channelsOf[0];
@@ -270,9 +270,8 @@ public final class LocalColumns extends ColumnSet {
         if (factorWindows.getShape().get(2) != channels) {
             factorWindows = factorWindows.broadcast(new Shape(shared, positions, channels, window));
         }
-        NDArray inputWindows = windowsAt(inputMap, range); // (N, P, F, R)
-        NDArray products =
-                factorWindows.expandDims(4).mul(inputWindows.transpose(0, 1, 3, 2).expandDims(2));
+        NDArray inputWindows = windowsLast(inputMap, range); // (N, P, R, F)
+        NDArray products = factorWindows.expandDims(4).mul(inputWindows.expandDims(2));
         NDArray stacked = products.transpose(2, 3, 0, 1, 4).reshape(channels, window, -1);
         NDArray kernelRows =
                 kernel.get(new NDIndex("{}:{}", firstChannel, lastChannel + 1)).transpose(1, 0, 2);
@@ -365,16 +364,59 @@ public final class LocalColumns extends ColumnSet {
         long batch = shape.get(0);
         long channels = shape.get(1);
         long positions = shape.slice(2).size();
-        long rows = batch * channels;
-        NDManager manager = scales.getManager();
-        NDArray flat = map.reshape(rows, positions);
-        NDArray zero = manager.zeros(new Shape(rows, 1), map.getDataType());
-        NDArray padded = NDArrays.concat(new NDList(flat, zero), 1);
-        long[] index = windowIndex(at);
-        NDArray within = HostArrays.create(manager, index, new Shape(1, index.length));
-        NDArray starts = manager.arange(0, rows * (positions + 1), positions + 1, DataType.INT64);
-        NDArray gathered = padded.reshape(-1).take(starts.expandDims(1).add(within));
+        NDArray gathered = gather(map, batch * channels, positions, 1, at);
         return gathered.reshape(batch, channels, at.length, product(size)).transpose(0, 2, 1, 3);
+    }
+
+    /**
+     * Returns the windows of a channels-last map, such as the unfolded input of a convolution.
+     *
+     * @param map {@code (B, positions, Cm)}
+     * @param at the origin positions
+     * @return {@code (B, at, prod(size), Cm)}
+     */
+    private NDArray windowsLast(NDArray map, long[] at) {
+        Shape shape = map.getShape();
+        long batch = shape.get(0);
+        long channels = shape.get(2);
+        NDArray gathered = gather(map, batch, shape.get(1), channels, at);
+        return gathered.reshape(batch, at.length, product(size), channels);
+    }
+
+    /**
+     * Takes the windows' entries of a map stored as {@code (rows, positions, inner)}: {@code (rows,
+     * at * prod(size), inner)}, zero where a window leaves the map.
+     */
+    private NDArray gather(NDArray map, long rows, long positions, long inner, long[] at) {
+        NDManager manager = scales.getManager();
+        long[] index = windowIndex(at);
+        double[] inside = new double[index.length];
+        boolean clipped = false;
+        for (int i = 0; i < index.length; i++) {
+            if (index[i] == positions) {
+                index[i] = 0;
+                clipped = true;
+            } else {
+                inside[i] = 1;
+            }
+            index[i] *= inner;
+        }
+        NDArray offsets = HostArrays.create(manager, index, new Shape(1, index.length, 1));
+        NDArray starts =
+                manager.arange(0, rows * positions * inner, positions * inner, DataType.INT64)
+                        .reshape(rows, 1, 1);
+        NDArray flat = starts.add(offsets);
+        if (inner > 1) {
+            flat = flat.add(manager.arange(0, inner, 1, DataType.INT64).reshape(1, 1, inner));
+        }
+        NDArray gathered = map.reshape(-1).take(flat);
+        if (!clipped) {
+            return gathered;
+        }
+        NDArray mask =
+                HostArrays.create(manager, inside, new Shape(1, index.length, 1))
+                        .toType(map.getDataType(), false);
+        return gathered.mul(mask);
     }
 
     /**

@@ -12,6 +12,7 @@ import ai.djl.nn.convolutional.Convolution;
 import java.util.Arrays;
 import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.columns.DenseColumns;
+import org.secorder.structured.internal.columns.DiagonalColumns;
 import org.secorder.structured.internal.columns.LocalColumns;
 import org.secorder.structured.internal.columns.LocalMap;
 import org.secorder.structured.internal.columns.RowMap;
@@ -324,7 +325,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         Shape map =
                 new Shape(batch * groups, patches.getShape().get(2)).addAll(outputShape.slice(1));
         if (local.isShared() && groups == 1) {
-            NDArray[] squares = local.sharedCorrelations(patches.transpose(0, 2, 1).reshape(map));
+            NDArray[] squares = local.sharedCorrelations(patches);
             Accumulators accumulators = getPropagation().getAccumulators();
             NDArray weightSquares = squares[0].reshape(new Shape(batch).addAll(weightShape()));
             accumulators.add(weight, reduce(weightSquares, accumulators));
@@ -415,8 +416,13 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
             } else if (transposing) {
                 // the identity kernel through the convolution; materialized under a factor
                 work += 2 * batch * count + 2 * outputShape.get(0) * inputShape.get(0) * next;
-                long rows = columns.isPerSample() ? batch * count : count;
-                work += rows * next * (4 * inputShape.get(0) + 2);
+                boolean plain =
+                        columns instanceof DiagonalColumns
+                                && !((DiagonalColumns) columns).hasFactor();
+                if (!plain) {
+                    long rows = columns.isPerSample() ? batch * count : count;
+                    work += rows * next * (4 * inputShape.get(0) + 2);
+                }
             }
             return work;
         }
