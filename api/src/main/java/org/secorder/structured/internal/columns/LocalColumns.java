@@ -47,6 +47,7 @@ public final class LocalColumns extends ColumnSet {
     private final Object source;
     private final long[] origins;
     private final long[] channelsOf;
+    private final long[] order;
     private final long[] grid;
     private final long[] stride;
     private final long[] padding;
@@ -76,6 +77,7 @@ public final class LocalColumns extends ColumnSet {
         this.stride = geometry[1];
         this.padding = geometry[2];
         this.size = geometry[3];
+        this.order = geometry[4];
     }
 
     /**
@@ -146,7 +148,9 @@ public final class LocalColumns extends ColumnSet {
                 scales,
                 origins,
                 channelsOf,
-                new long[][] {featureShape.slice(1).getShape(), ones, new long[spatial], ones});
+                new long[][] {
+                    featureShape.slice(1).getShape(), ones, new long[spatial], ones, order
+                });
     }
 
     /**
@@ -180,6 +184,15 @@ public final class LocalColumns extends ColumnSet {
     }
 
     /**
+     * Returns whether shared columns carry a pending factor map.
+     *
+     * @return whether there is a factor
+     */
+    public boolean hasFactor() {
+        return factor != null;
+    }
+
+    /**
      * Returns the same columns in the per-column form.
      *
      * @return the set with its patches stored
@@ -210,7 +223,59 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, stride, padding, size});
+                new long[][] {grid, stride, padding, size, order});
+    }
+
+    /**
+     * Returns the per-column set in the column order of the set it was made from (the columns of a
+     * sum's branches are added column by column), or this set where the order is the same.
+     */
+    private LocalColumns restored() {
+        int count = origins.length;
+        long[] inverse = new long[count];
+        boolean same = true;
+        for (int j = 0; j < count; j++) {
+            inverse[(int) order[j]] = j;
+            same &= order[j] == j;
+        }
+        if (same) {
+            return this;
+        }
+        NDManager manager = scales.getManager();
+        long batch = values.getShape().get(0);
+        long per = values.size() / (batch * count);
+        NDArray picked = HostArrays.create(manager, inverse, new Shape(1, count, 1)).mul(per);
+        NDArray index =
+                manager.arange(0, batch * count * per, count * per, DataType.INT64)
+                        .reshape(batch, 1, 1)
+                        .add(picked)
+                        .add(manager.arange(0, per, 1, DataType.INT64).reshape(1, 1, per));
+        NDArray patches = values.reshape(-1).take(index).reshape(values.getShape());
+        long samples = getBatchSize();
+        NDArray rows =
+                manager.arange(0, samples * count, count, DataType.INT64)
+                        .reshape(samples, 1)
+                        .add(HostArrays.create(manager, inverse, new Shape(1, count)));
+        NDArray restoredScales = scales.reshape(-1).take(rows).reshape(scales.getShape());
+        NDArray restoredSigns =
+                signs == null ? null : signs.reshape(-1).take(rows).reshape(signs.getShape());
+        long[] restoredOrigins = new long[count];
+        long[] restoredChannels = new long[count];
+        for (int i = 0; i < count; i++) {
+            restoredOrigins[i] = origins[(int) inverse[i]];
+            restoredChannels[i] = channelsOf[(int) inverse[i]];
+        }
+        return new LocalColumns(
+                getFeatureShape(),
+                patches,
+                null,
+                null,
+                restoredScales,
+                restoredSigns,
+                source,
+                restoredOrigins,
+                restoredChannels,
+                new long[][] {grid, stride, padding, size, null});
     }
 
     private NDArray ones() {
@@ -522,7 +587,7 @@ public final class LocalColumns extends ColumnSet {
                         source,
                         origins,
                         channelsOf,
-                        new long[][] {grid, nextStride, nextPadding, nextSize});
+                        new long[][] {grid, nextStride, nextPadding, nextSize, order});
         NDArray factor = map.getLocalFactor();
         if (factor == null) {
             Shape ones = new Shape(1, 1).addAll(inputShape.slice(1));
@@ -557,7 +622,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, nextStride, nextPadding, nextSize});
+                new long[][] {grid, nextStride, nextPadding, nextSize, order});
     }
 
     private LocalColumns times(NDArray map) {
@@ -572,7 +637,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, stride, padding, size});
+                new long[][] {grid, stride, padding, size, order});
     }
 
     /**
@@ -620,6 +685,12 @@ public final class LocalColumns extends ColumnSet {
         if (kernel != null) {
             return perColumn().dense();
         }
+        if (order != null) {
+            LocalColumns restored = restored();
+            if (restored != this) {
+                return restored.dense();
+            }
+        }
         DENSE_FORMS.incrementAndGet();
         long count = getColumnCount();
         long window = product(size);
@@ -662,7 +733,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, stride, padding, size});
+                new long[][] {grid, stride, padding, size, order});
     }
 
     /** {@inheritDoc} */
@@ -725,7 +796,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, stride, before, union});
+                new long[][] {grid, stride, before, union, order});
     }
 
     private Object sourceScales() {
@@ -801,6 +872,8 @@ public final class LocalColumns extends ColumnSet {
         long[] partOrigins = Arrays.copyOfRange(origins, (int) from, (int) to);
         long[] partChannels =
                 channelsOf == null ? null : Arrays.copyOfRange(channelsOf, (int) from, (int) to);
+        // a part of a reordered set keeps no order: only whole sets meet other sets in a sum
+        long[] partOrder = null;
         return new LocalColumns(
                 getFeatureShape(),
                 partValues,
@@ -811,7 +884,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 partOrigins,
                 partChannels,
-                new long[][] {grid, stride, padding, size});
+                new long[][] {grid, stride, padding, size, partOrder});
     }
 
     /** {@inheritDoc} */

@@ -324,7 +324,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         long batch = local.getBatchSize();
         Shape map =
                 new Shape(batch * groups, patches.getShape().get(2)).addAll(outputShape.slice(1));
-        if (local.isShared() && groups == 1) {
+        if (local.isShared() && local.hasFactor() && groups == 1) {
             NDArray[] squares = local.sharedCorrelations(patches);
             Accumulators accumulators = getPropagation().getAccumulators();
             NDArray weightSquares = squares[0].reshape(new Shape(batch).addAll(weightShape()));
@@ -400,7 +400,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
             long next = localInputWindow(window);
             if (columns instanceof LocalColumns) {
                 LocalColumns local = (LocalColumns) columns;
-                if (local.isShared() && groups == 1) {
+                if (local.isShared() && local.hasFactor() && groups == 1) {
                     work += local.sharedCorrelationElements(unfolded, count);
                 } else {
                     // the per-column rule: the input in the windows with its index, products
