@@ -1,5 +1,6 @@
 package org.secorder.examples;
 
+import ai.djl.basicmodelzoo.cv.classification.LeNet;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -38,6 +39,8 @@ import org.secorder.structured.StructuredDiagonal;
  * residual MLP, batch 128, softmax cross-entropy, float32. Each time is the median of several runs
  * after seconds of warm-up runs, printed with the process's minor page faults per call. The tanh
  * MLP is also run under small memory budgets, with the peak of the factor columns held at once.
+ * Last, smooth convolutional networks: the CNN with tanh and with GELU at batch 128 and DJL's
+ * {@code LeNet} (sigmoid) at batch 32, timed with fewer runs.
  */
 public final class StructuredBenchmark {
 
@@ -47,17 +50,22 @@ public final class StructuredBenchmark {
     private static final int WARMUP = 5;
     private static final long WARMUP_NANOS = 5_000_000_000L;
     private static final int RUNS = 21;
+    private static final int SMOOTH_RUNS = 3;
 
     private StructuredBenchmark() {}
 
     /**
      * Runs the benchmark and prints the tables.
      *
-     * @param args not used
+     * @param args {@code smooth} for the smooth convolutional networks only
      */
     public static void main(String[] args) {
         Engine engine = Engine.getInstance();
         engine.setRandomSeed(1234);
+        if (args.length > 0 && "smooth".equals(args[0])) {
+            smooth();
+            return;
+        }
         System.out.printf(
                 "Structured Hessian diagonal benchmark on %s %s, %d CPU cores; batch %d, softmax"
                         + " cross-entropy, float32%n",
@@ -103,6 +111,61 @@ public final class StructuredBenchmark {
                         + " seconds per element times the number of parameters; n/a without"
                         + " double backward");
         memory();
+        smooth();
+    }
+
+    private static void smooth() {
+        System.out.println();
+        System.out.printf(
+                "Smooth convolutional networks, STRUCTURED (curvature columns local to their"
+                    + " receptive fields): median of %d runs after %d warm-up run, ratio to one"
+                    + " gradient in the same run; peak: factor columns held at once (MemoryMeter)"
+                    + " under the default budget of %d bytes%n",
+                SMOOTH_RUNS, 1, DEFAULT_BUDGET);
+        System.out.printf(
+                "%-28s %6s %9s %10s %12s %8s %10s %8s %12s %7s%n",
+                "network",
+                "batch",
+                "params",
+                "gradient s",
+                "STRUCTURED s",
+                "ratio",
+                "GGN s",
+                "ratio",
+                "peak bytes",
+                "within");
+        Shape images = new Shape(BATCH, 1, 28, 28);
+        smooth("CNN 1x28x28 16c-32c tanh", cnn(Activation::tanhBlock), images);
+        smooth("LeNet (DJL model zoo)", LeNet.builder().build(), new Shape(32, 1, 28, 28));
+        smooth("CNN 1x28x28 16c-32c GELU", cnn(Activation::geluBlock), images);
+    }
+
+    private static void smooth(String name, Block block, Shape shape) {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Setup setup = new Setup(manager, block, shape);
+            Timing timing =
+                    time(
+                            1,
+                            0,
+                            SMOOTH_RUNS,
+                            setup::gradient,
+                            () -> setup.structured(false, DEFAULT_BUDGET),
+                            () -> setup.structured(true, DEFAULT_BUDGET));
+            MemoryMeter meter = new MemoryMeter(DEFAULT_BUDGET);
+            setup.structured(false, meter);
+            System.out.printf(
+                    "%-28s %6d %9d %10.4f %12.4f %8.2f %10.4f %8.2f %12d %7s%n",
+                    name,
+                    shape.get(0),
+                    setup.parameterCount(),
+                    timing.seconds[0],
+                    timing.seconds[1],
+                    timing.seconds[1] / timing.seconds[0],
+                    timing.seconds[2],
+                    timing.seconds[2] / timing.seconds[0],
+                    meter.getPeakBytes(),
+                    meter.getPeakBytes() <= DEFAULT_BUDGET ? "yes" : "NO");
+        }
     }
 
     private static void measure(String name, Block block, Shape shape) {
@@ -257,12 +320,16 @@ public final class StructuredBenchmark {
     }
 
     static Block cnn() {
+        return cnn(Activation::reluBlock);
+    }
+
+    static Block cnn(Supplier<Block> activation) {
         return new SequentialBlock()
                 .add(conv(16))
-                .add(Activation.reluBlock())
+                .add(activation.get())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2)))
                 .add(conv(32))
-                .add(Activation.reluBlock())
+                .add(activation.get())
                 .add(Pool.maxPool2dBlock(new Shape(2, 2)))
                 .add(Blocks.batchFlattenBlock())
                 .add(Linear.builder().setUnits(CLASSES).build());

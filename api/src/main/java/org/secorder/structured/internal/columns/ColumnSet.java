@@ -193,12 +193,42 @@ public abstract class ColumnSet {
     }
 
     /**
-     * Returns the number of elements an elementwise map of this set allocates: only the combined
-     * factor, since every representation keeps it apart from the columns.
+     * Returns the number of elements an elementwise map of a chunk of this set allocates: only the
+     * combined factor where the representation keeps it apart from the columns.
      *
-     * @return {@code N d}
+     * @param count the number of columns of the chunk
+     * @return {@code N d} and what the representation needs per column
      */
-    public final long scaledElements() {
+    public long scaledElements(long count) {
         return batchSize * featureShape.size();
+    }
+
+    /**
+     * Returns the columns as {@link LocalColumns}, where each column starts at one element of a
+     * channel-first spatial feature map and stays within a window of it.
+     *
+     * @return the local form, or {@code null} where the columns have none
+     */
+    public LocalColumns local() {
+        return null;
+    }
+
+    /**
+     * Returns the window size per spatial axis that {@link #local()} would have, without making it.
+     *
+     * @return the window sizes, or {@code null} where the columns have no local form
+     */
+    public long[] localWindow() {
+        return null;
+    }
+
+    /**
+     * Returns the per-sample diagonal of the represented matrices where every column has at most
+     * one non-zero entry, so that a block's parameter rule may weight each entry's own product.
+     *
+     * @return {@code (N, d)}, or {@code null} where a column has several non-zero entries
+     */
+    public NDArray pointDiagonal() {
+        return null;
     }
 }

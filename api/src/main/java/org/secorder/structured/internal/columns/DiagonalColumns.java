@@ -132,9 +132,48 @@ public final class DiagonalColumns extends ColumnSet {
         return new DiagonalColumns(shape, scales, signs, mixing, offset, factor, perSampleFactor);
     }
 
+    /**
+     * Returns whether an elementwise factor applies to the columns.
+     *
+     * @return whether there is a factor
+     */
+    public boolean hasFactor() {
+        return factor != null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray pointDiagonal() {
+        return mixing == null ? diagonal() : null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public LocalColumns local() {
+        if (localWindow() == null) {
+            return null;
+        }
+        return LocalColumns.shared(getFeatureShape(), scales, signs, offset, factor);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] localWindow() {
+        int dimension = getFeatureShape().dimension();
+        if (mixing != null || dimension < 2) {
+            return null;
+        }
+        long[] ones = new long[dimension - 1];
+        Arrays.fill(ones, 1);
+        return ones;
+    }
+
     /** {@inheritDoc} */
     @Override
     public ColumnSet plus(ColumnSet other) {
+        if (other instanceof LocalColumns) {
+            return other.plus(this);
+        }
         if (other instanceof DiagonalColumns) {
             DiagonalColumns that = (DiagonalColumns) other;
             if (factor == null && that.factor == null && scales == that.scales) {

@@ -112,7 +112,7 @@ public abstract class LeafLayer extends Layer {
      * @return the element count
      */
     public long workElements(ColumnSet columns, long count, boolean transposing) {
-        return columns.elementCount(count) + (transposing ? columns.scaledElements() : 0);
+        return columns.elementCount(count) + (transposing ? columns.scaledElements(count) : 0);
     }
 
     /** {@inheritDoc} */

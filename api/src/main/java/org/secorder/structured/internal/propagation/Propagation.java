@@ -149,14 +149,20 @@ public final class Propagation {
      * <p>A chunk stays within the memory budget, and also within {@value #WORKING_SET_BYTES} bytes:
      * larger chunks are not faster, since the C allocator maps every very large temporary afresh
      * from the system (measured here: an elementwise product of 64 MB took hundreds of times longer
-     * than one of 16 MB), while smaller ones are reused.
+     * than one of 16 MB), while smaller ones are reused. Where the fixed part alone fills the
+     * working set, half of the working set is still left for columns, within the budget.
      *
      * @param fixed the elements needed whatever the number of columns
      * @param perColumn the elements each column adds
      * @return the number of columns per chunk, at least 1
      */
     public long columnsWithinLimit(long fixed, long perColumn) {
-        long limit = Math.min(meter.getBudgetBytes(), WORKING_SET_BYTES) / bytesPerElement;
+        long working = WORKING_SET_BYTES / bytesPerElement;
+        // the working set is for speed, the budget is a bound: where the fixed part alone fills
+        // the working set (a factor map of a large batch), half of it is still left for columns,
+        // rather than one column per chunk repeating the fixed work
+        long soft = Math.max(working, fixed + working / 2);
+        long limit = Math.min(meter.getBudgetBytes() / bytesPerElement, soft);
         long available = limit - fixed;
         return Math.max(1, available / Math.max(1, perColumn));
     }

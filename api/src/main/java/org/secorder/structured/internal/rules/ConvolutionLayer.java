@@ -12,6 +12,9 @@ import ai.djl.nn.convolutional.Convolution;
 import java.util.Arrays;
 import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.columns.DenseColumns;
+import org.secorder.structured.internal.columns.DiagonalColumns;
+import org.secorder.structured.internal.columns.LocalColumns;
+import org.secorder.structured.internal.columns.LocalMap;
 import org.secorder.structured.internal.columns.RowMap;
 import org.secorder.structured.internal.propagation.Accumulators;
 import org.secorder.structured.internal.propagation.LeafLayer;
@@ -25,8 +28,13 @@ import org.secorder.structured.internal.propagation.Propagation;
  * plain convolution of the zero-interleaved, padded columns with the flipped kernel. The weight
  * needs {@code sum_c sign (J_W^T s_c)^2} per sample, from each column correlated with the unfolded
  * input.
+ *
+ * <p>Columns that each hit one output element (the curvature of an activation right above) need no
+ * per-column product: their weight diagonal is the unfolded input squared, weighted by the column
+ * diagonal, one product for all. Columns local to windows of the output ({@link LocalColumns}) are
+ * correlated with the unfolded input inside their windows only.
  */
-public final class ConvolutionLayer extends LeafLayer implements RowMap {
+public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMap {
 
     private final Parameter weight;
     private final Parameter bias;
@@ -41,6 +49,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
     private long[] outputPadding;
     private NDArray flippedWeight;
     private NDArray patches;
+    private final Accumulators.Deferred pointRule = this::finishPoints;
 
     /**
      * Creates the layer of a convolution block.
@@ -157,24 +166,84 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
     /** {@inheritDoc} */
     @Override
     public ColumnSet transpose(ColumnSet columns) {
+        LocalColumns local = columns.local();
+        if (local != null && local.fits(this, inputShape)) {
+            return local.mapLocal(this, inputShape);
+        }
         return columns.map(this, inputShape);
     }
 
     /** {@inheritDoc} */
     @Override
     public NDArray apply(NDArray rows) {
+        return transposedConvolution(rows, false);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] getLocalStride() {
+        return stride.getShape().clone();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] getLocalPadding() {
+        return padding.getShape().clone();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] getLocalExtent() {
+        long[] extent = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            extent[i] = (kernel.get(i) - 1) * dilation.get(i) + 1;
+        }
+        return extent;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray applyToPatches(NDArray patches) {
+        return transposedConvolution(patches, true);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray getLocalFactor() {
+        return null;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean carriesFactor() {
+        return false;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray mapFactor(NDArray factor) {
+        throw new UnsupportedOperationException("a convolution mixes its input's elements");
+    }
+
+    /**
+     * The transposed convolution of rows at the output: onto the whole input, or, for patches, onto
+     * every input position that the patch reaches, without cropping the padding.
+     */
+    private NDArray transposedConvolution(NDArray rows, boolean full) {
         NDArray spread = rows;
         long[] margins = new long[spatial];
         for (int i = 0; i < spatial; i++) {
-            long margin = dilation.get(i) * (kernel.get(i) - 1) - padding.get(i);
+            long reach = dilation.get(i) * (kernel.get(i) - 1);
+            long margin = full ? reach : reach - padding.get(i);
             spread = Strided.interleaveZeros(spread, i + 2, stride.get(i));
+            long after = full ? 0 : outputPadding[i];
             if (margin >= 0) {
                 // the convolution pads both sides itself, without a copy of the columns; only
                 // the output padding, at the end, is added here
                 margins[i] = margin;
-                spread = Strided.pad(spread, i + 2, 0, outputPadding[i]);
+                spread = Strided.pad(spread, i + 2, 0, after);
             } else {
-                spread = Strided.pad(spread, i + 2, margin, margin + outputPadding[i]);
+                spread = Strided.pad(spread, i + 2, margin, margin + after);
             }
         }
         long[] ones = new long[spatial];
@@ -194,6 +263,15 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
     /** {@inheritDoc} */
     @Override
     public void accumulate(ColumnSet columns) {
+        NDArray points = columns.pointDiagonal();
+        if (points != null) {
+            getPropagation().getAccumulators().defer(pointRule, points);
+            return;
+        }
+        if (columns instanceof LocalColumns) {
+            accumulateLocal((LocalColumns) columns);
+            return;
+        }
         DenseColumns dense = columns.dense();
         long batch = dense.getBatchSize();
         long count = dense.getColumnCount();
@@ -232,6 +310,84 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
         }
     }
 
+    /**
+     * Columns with one entry each: {@code sum_c sign (v_c x_p)^2 = sum_p d[c, p] x_p^2} for the
+     * filter {@code c} of the entry, {@code d} the diagonal of the columns.
+     */
+    private void finishPoints(NDArray diagonal, Accumulators accumulators) {
+        long batch = diagonal.getShape().get(0);
+        long filters = outputShape.get(0);
+        long positions = outputShape.slice(1).size();
+        NDArray grouped = diagonal.reshape(batch * groups, filters / groups, positions);
+        NDArray squares = patches.square();
+        NDArray weightSquares =
+                grouped.matMul(squares).reshape(new Shape(batch).addAll(weightShape()));
+        squares.close();
+        accumulators.add(weight, reduce(weightSquares, accumulators));
+        if (bias != null) {
+            NDArray biasSquares = diagonal.reshape(batch, filters, positions).sum(new int[] {2});
+            accumulators.add(bias, reduce(biasSquares, accumulators));
+        }
+    }
+
+    /**
+     * Columns local to windows of the output: each column's product with the unfolded input is
+     * taken over its window only.
+     */
+    private void accumulateLocal(LocalColumns local) {
+        long batch = local.getBatchSize();
+        Shape map =
+                new Shape(batch * groups, patches.getShape().get(2)).addAll(outputShape.slice(1));
+        if (local.isShared() && local.hasFactor() && groups == 1) {
+            NDArray[] squares = local.sharedCorrelations(patches);
+            Accumulators accumulators = getPropagation().getAccumulators();
+            NDArray weightSquares = squares[0].reshape(new Shape(batch).addAll(weightShape()));
+            accumulators.add(weight, reduce(weightSquares, accumulators));
+            if (bias != null) {
+                accumulators.add(bias, reduce(squares[1], accumulators));
+            }
+            return;
+        }
+        LocalColumns columns = local.perColumn();
+        long count = columns.getColumnCount();
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        NDArray patchValues = columns.getPatches();
+        long shared = patchValues.getShape().get(0);
+        long window = patchValues.getShape().get(3);
+        long unfolded = patches.getShape().get(2);
+        // (N G, K, F, R) -> (N G K, R, F): the unfolded input in every column's window
+        NDArray inputs =
+                columns.windows(patches.transpose(0, 2, 1).reshape(map))
+                        .transpose(0, 1, 3, 2)
+                        .reshape(batch * groups * count, window, unfolded);
+        NDArray values =
+                patchValues
+                        .reshape(shared, count, groups, perGroup, window)
+                        .transpose(0, 2, 1, 3, 4);
+        if (shared != batch) {
+            values = values.broadcast(new Shape(batch, groups, count, perGroup, window));
+        }
+        NDArray products = values.reshape(batch * groups * count, perGroup, window).matMul(inputs);
+        NDArray weights = columns.columnWeights();
+        NDArray squares = products.square().reshape(batch, groups, count, perGroup * unfolded);
+        NDArray weighted = squares.mul(weights.reshape(batch, 1, count, 1));
+        NDArray weightSquares =
+                weighted.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape()));
+        Accumulators accumulators = getPropagation().getAccumulators();
+        accumulators.add(weight, reduce(weightSquares, accumulators));
+        if (bias != null) {
+            // patch values are zero outside the output, so the window sum is the column's sum
+            NDArray sums = patchValues.sum(new int[] {3}).square();
+            NDArray biasSquares = sums.mul(weights.expandDims(2)).sum(new int[] {1});
+            accumulators.add(bias, reduce(biasSquares, accumulators));
+        }
+    }
+
+    private Shape weightShape() {
+        return weight.getArray().getShape();
+    }
+
     private static NDArray reduce(NDArray perSample, Accumulators accumulators) {
         return accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0});
     }
@@ -245,11 +401,59 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap {
     /** {@inheritDoc} */
     @Override
     public long workElements(ColumnSet columns, long count, boolean transposing) {
+        long[] window = columns.localWindow();
+        if (window != null && inputShape != null) {
+            long batch = columns.getBatchSize();
+            long area = 1;
+            for (long length : window) {
+                area *= length;
+            }
+            long unfolded = patches.getShape().get(2) * groups;
+            // the point rule: the diagonal of the columns, mapped once when results are taken
+            long work = columns.elementCount(count) + batch * outputShape.size();
+            long next = localInputWindow(window);
+            if (columns instanceof LocalColumns) {
+                LocalColumns local = (LocalColumns) columns;
+                if (local.isShared() && local.hasFactor() && groups == 1) {
+                    work += local.sharedCorrelationElements(unfolded, count);
+                } else {
+                    // the per-column rule: the input in the windows with its index, products
+                    work += batch * count * 2 * outputShape.get(0) * area;
+                    work +=
+                            batch
+                                    * count
+                                    * (3 * unfolded * area + 3 * weightShape().size() / groups);
+                }
+                if (transposing) {
+                    work += local.mapElements(this, inputShape, count);
+                }
+            } else if (transposing) {
+                // the identity kernel through the convolution; materialized under a factor
+                work += 2 * batch * count + 2 * outputShape.get(0) * inputShape.get(0) * next;
+                boolean plain =
+                        columns instanceof DiagonalColumns
+                                && !((DiagonalColumns) columns).hasFactor();
+                if (!plain) {
+                    long rows = columns.isPerSample() ? batch * count : count;
+                    work += rows * next * (4 * inputShape.get(0) + 2);
+                }
+            }
+            return work;
+        }
         long perSample = columnElements();
         if (!transposing) {
             perSample -= 3 * inputShape.size();
         }
         return columns.elementCount(count) + columns.getBatchSize() * count * perSample;
+    }
+
+    private long localInputWindow(long[] window) {
+        long area = 1;
+        long[] extent = getLocalExtent();
+        for (int i = 0; i < spatial; i++) {
+            area *= (window[i] - 1) * stride.get(i) + extent[i];
+        }
+        return area;
     }
 
     /**
