@@ -1,8 +1,6 @@
 package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.convolutional.Conv1d;
@@ -127,31 +125,12 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     }
 
     private NDArray unfold(NDArray input) {
-        NDArray padded = input;
-        for (int i = 0; i < spatial; i++) {
-            padded = Strided.pad(padded, i + 2, padding.get(i), padding.get(i));
-        }
         long offsets = kernel.size();
-        NDList slices = new NDList(Math.toIntExact(offsets));
-        long[] position = new long[spatial];
-        for (long k = 0; k < offsets; k++) {
-            long rest = k;
-            for (int i = spatial - 1; i >= 0; i--) {
-                position[i] = rest % kernel.get(i);
-                rest /= kernel.get(i);
-            }
-            NDArray slice = padded;
-            for (int i = 0; i < spatial; i++) {
-                long from = position[i] * dilation.get(i);
-                long to = from + (outputShape.get(i + 1) - 1) * stride.get(i) + 1;
-                slice = Strided.slice(slice, i + 2, from, to, stride.get(i));
-            }
-            slices.add(slice);
-        }
         long batch = input.getShape().get(0);
         long channels = inputShape.get(0);
         long positions = outputShape.slice(1).size();
-        NDArray stacked = NDArrays.stack(slices, 2);
+        NDArray stacked =
+                Strided.windows(input, kernel, stride, padding, dilation, outputShape.slice(1));
         return stacked.reshape(batch, groups, channels / groups * offsets, positions)
                 .transpose(0, 1, 3, 2)
                 .reshape(batch * groups, positions, channels / groups * offsets);

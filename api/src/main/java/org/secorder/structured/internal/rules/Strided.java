@@ -91,6 +91,50 @@ public final class Strided {
         return array.get(new NDIndex(index.toString()));
     }
 
+    /**
+     * Unfolds the windows of a convolution: for each kernel offset, the values that the offset sees
+     * at every output position, from the zero-padded array.
+     *
+     * @param array {@code (B, C, spatial...)}
+     * @param kernel the kernel's spatial shape
+     * @param stride the stride
+     * @param padding the zeros added before and after each spatial axis
+     * @param dilation the dilation
+     * @param outputSpatial the spatial shape of the convolution's output
+     * @return {@code (B, C, kernelSize, outputSpatial...)}, kernel offsets in row-major order
+     */
+    public static NDArray windows(
+            NDArray array,
+            Shape kernel,
+            Shape stride,
+            Shape padding,
+            Shape dilation,
+            Shape outputSpatial) {
+        int spatial = kernel.dimension();
+        NDArray padded = array;
+        for (int i = 0; i < spatial; i++) {
+            padded = pad(padded, i + 2, padding.get(i), padding.get(i));
+        }
+        long offsets = kernel.size();
+        NDList slices = new NDList(Math.toIntExact(offsets));
+        long[] position = new long[spatial];
+        for (long k = 0; k < offsets; k++) {
+            long rest = k;
+            for (int i = spatial - 1; i >= 0; i--) {
+                position[i] = rest % kernel.get(i);
+                rest /= kernel.get(i);
+            }
+            NDArray slice = padded;
+            for (int i = 0; i < spatial; i++) {
+                long from = position[i] * dilation.get(i);
+                long to = from + (outputSpatial.get(i) - 1) * stride.get(i) + 1;
+                slice = slice(slice, i + 2, from, to, stride.get(i));
+            }
+            slices.add(slice);
+        }
+        return NDArrays.stack(slices, 2);
+    }
+
     private static NDArray zeros(NDArray like, int axis, long length) {
         Shape shape = like.getShape();
         Shape filler = shape.slice(0, axis).add(length).addAll(shape.slice(axis + 1));

@@ -1,8 +1,6 @@
 package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
@@ -223,33 +221,14 @@ public final class TransposedConvolutionLayer extends LeafLayer implements RowMa
      * @return {@code (R, groups, positions, filters / groups * kernelSize)}
      */
     private NDArray unfold(NDArray rows) {
-        NDArray padded = rows;
-        for (int i = 0; i < spatial; i++) {
-            padded = Strided.pad(padded, i + 2, padding.get(i), padding.get(i));
-        }
         long offsets = kernel.size();
-        NDList slices = new NDList(Math.toIntExact(offsets));
-        long[] position = new long[spatial];
-        for (long k = 0; k < offsets; k++) {
-            long rest = k;
-            for (int i = spatial - 1; i >= 0; i--) {
-                position[i] = rest % kernel.get(i);
-                rest /= kernel.get(i);
-            }
-            NDArray slice = padded;
-            for (int i = 0; i < spatial; i++) {
-                long from = position[i] * dilation.get(i);
-                long to = from + (inputShape.get(i + 1) - 1) * stride.get(i) + 1;
-                slice = Strided.slice(slice, i + 2, from, to, stride.get(i));
-            }
-            slices.add(slice);
-        }
         long count = rows.getShape().get(0);
         long filters = outputShape.get(0);
         long positions = inputShape.slice(1).size();
         // (R, filters, kernelSize, spatial...) with the kernel offset after the channel, as the
         // weight (channels, filters / groups, kernel...) flattens its last axes
-        NDArray stacked = NDArrays.stack(slices, 2);
+        NDArray stacked =
+                Strided.windows(rows, kernel, stride, padding, dilation, inputShape.slice(1));
         return stacked.reshape(count, groups, filters / groups * offsets, positions)
                 .transpose(0, 1, 3, 2);
     }
