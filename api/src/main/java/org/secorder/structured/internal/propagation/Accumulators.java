@@ -58,6 +58,17 @@ public final class Accumulators {
     }
 
     /**
+     * Adds one contribution per sample to a parameter's diagonal: kept per sample where each sample
+     * keeps its own diagonal, summed over the batch otherwise.
+     *
+     * @param parameter the parameter
+     * @param contributions {@code (N, parameterShape...)}
+     */
+    public void addPerSample(Parameter parameter, NDArray contributions) {
+        add(parameter, perSample ? contributions : contributions.sum(new int[] {0}));
+    }
+
+    /**
      * Adds to the running per-sample diagonal of the columns at a layer's output, which the layer
      * maps to its parameters' diagonals when the results are taken.
      *

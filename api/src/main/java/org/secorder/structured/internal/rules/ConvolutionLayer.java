@@ -285,7 +285,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (bias != null) {
             NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
             NDArray biasSquares = dense.signedColumnSum(sums.square());
-            accumulators.add(bias, reduce(biasSquares, accumulators));
+            accumulators.addPerSample(bias, biasSquares);
         }
     }
 
@@ -302,10 +302,10 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         NDArray weightSquares =
                 grouped.matMul(squares).reshape(new Shape(batch).addAll(weightShape()));
         squares.close();
-        accumulators.add(weight, reduce(weightSquares, accumulators));
+        accumulators.addPerSample(weight, weightSquares);
         if (bias != null) {
             NDArray biasSquares = diagonal.reshape(batch, filters, positions).sum(new int[] {2});
-            accumulators.add(bias, reduce(biasSquares, accumulators));
+            accumulators.addPerSample(bias, biasSquares);
         }
     }
 
@@ -321,9 +321,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
             NDArray[] squares = local.sharedCorrelations(patches);
             Accumulators accumulators = getPropagation().getAccumulators();
             NDArray weightSquares = squares[0].reshape(new Shape(batch).addAll(weightShape()));
-            accumulators.add(weight, reduce(weightSquares, accumulators));
+            accumulators.addPerSample(weight, weightSquares);
             if (bias != null) {
-                accumulators.add(bias, reduce(squares[1], accumulators));
+                accumulators.addPerSample(bias, squares[1]);
             }
             return;
         }
@@ -354,21 +354,17 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         NDArray weightSquares =
                 weighted.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape()));
         Accumulators accumulators = getPropagation().getAccumulators();
-        accumulators.add(weight, reduce(weightSquares, accumulators));
+        accumulators.addPerSample(weight, weightSquares);
         if (bias != null) {
             // patch values are zero outside the output, so the window sum is the column's sum
             NDArray sums = patchValues.sum(new int[] {3}).square();
             NDArray biasSquares = sums.mul(weights.expandDims(2)).sum(new int[] {1});
-            accumulators.add(bias, reduce(biasSquares, accumulators));
+            accumulators.addPerSample(bias, biasSquares);
         }
     }
 
     private Shape weightShape() {
         return weight.getArray().getShape();
-    }
-
-    private static NDArray reduce(NDArray perSample, Accumulators accumulators) {
-        return accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0});
     }
 
     /** {@inheritDoc} */

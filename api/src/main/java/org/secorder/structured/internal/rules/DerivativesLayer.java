@@ -111,9 +111,7 @@ public final class DerivativesLayer extends LeafLayer implements SampleMap {
             NDArray squares = products.get(i).square().reshape(batch, count, shape.size());
             NDArray perSample =
                     dense.signedColumnSum(squares).reshape(new Shape(batch).addAll(shape));
-            accumulators.add(
-                    parameters.get(i),
-                    accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0}));
+            accumulators.addPerSample(parameters.get(i), perSample);
         }
     }
 

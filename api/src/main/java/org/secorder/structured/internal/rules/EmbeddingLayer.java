@@ -94,7 +94,7 @@ public final class EmbeddingLayer extends LeafLayer {
         NDArray products = scatter.repeat(1, count).matMul(values);
         NDArray squares = dense.signedColumnSum(products.square());
         Accumulators accumulators = getPropagation().getAccumulators();
-        accumulators.add(table, accumulators.isPerSample() ? squares : squares.sum(new int[] {0}));
+        accumulators.addPerSample(table, squares);
     }
 
     /** {@inheritDoc} */

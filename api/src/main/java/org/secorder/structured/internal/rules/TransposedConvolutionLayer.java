@@ -203,13 +203,13 @@ public final class TransposedConvolutionLayer extends LeafLayer implements RowMa
         NDArray weightSquares =
                 dense.signedColumnSum(products.square())
                         .reshape(new Shape(batch).addAll(weightShape));
-        accumulators.add(weight, reduce(weightSquares, accumulators));
+        accumulators.addPerSample(weight, weightSquares);
         if (bias != null) {
             long outputPositions = outputShape.slice(1).size();
             NDArray sums =
                     values.reshape(batch, count, filters, outputPositions).sum(new int[] {3});
             NDArray biasSquares = dense.signedColumnSum(sums.square());
-            accumulators.add(bias, reduce(biasSquares, accumulators));
+            accumulators.addPerSample(bias, biasSquares);
         }
     }
 
@@ -231,10 +231,6 @@ public final class TransposedConvolutionLayer extends LeafLayer implements RowMa
                 Strided.windows(rows, kernel, stride, padding, dilation, inputShape.slice(1));
         return stacked.reshape(count, groups, filters / groups * offsets, positions)
                 .transpose(0, 1, 3, 2);
-    }
-
-    private static NDArray reduce(NDArray perSample, Accumulators accumulators) {
-        return accumulators.isPerSample() ? perSample : perSample.sum(new int[] {0});
     }
 
     /** {@inheritDoc} */
