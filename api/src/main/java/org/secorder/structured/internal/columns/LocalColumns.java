@@ -213,17 +213,7 @@ public final class LocalColumns extends ColumnSet {
                 pick.matMul(kernel.reshape(kernels, channels * window))
                         .reshape(1, count, channels, window);
         NDArray map = factor == null ? ones() : factor;
-        return new LocalColumns(
-                getFeatureShape(),
-                patches.mul(windows(map)),
-                null,
-                null,
-                scales,
-                signs,
-                source,
-                origins,
-                channelsOf,
-                new long[][] {grid, stride, padding, size, order});
+        return withPatches(patches.mul(windows(map)), null, null);
     }
 
     /**
@@ -625,19 +615,27 @@ public final class LocalColumns extends ColumnSet {
                 new long[][] {grid, nextStride, nextPadding, nextSize, order});
     }
 
-    private LocalColumns times(NDArray map) {
-        NDArray product = values.mul(windows(map));
+    /**
+     * Returns the same columns, signs and geometry with other patches: stored per column, or a
+     * kernel per origin channel with its factor map.
+     */
+    private LocalColumns withPatches(NDArray patches, NDArray sharedKernel, NDArray factorMap) {
         return new LocalColumns(
                 getFeatureShape(),
-                product,
-                null,
-                null,
+                patches,
+                sharedKernel,
+                factorMap,
                 scales,
                 signs,
                 source,
                 origins,
                 channelsOf,
                 new long[][] {grid, stride, padding, size, order});
+    }
+
+    private LocalColumns times(NDArray map) {
+        NDArray product = values.mul(windows(map));
+        return withPatches(product, null, null);
     }
 
     /**
@@ -723,17 +721,7 @@ public final class LocalColumns extends ColumnSet {
             return times(map);
         }
         NDArray combined = factor == null ? map : factor.mul(map);
-        return new LocalColumns(
-                getFeatureShape(),
-                null,
-                kernel,
-                combined,
-                scales,
-                signs,
-                source,
-                origins,
-                channelsOf,
-                new long[][] {grid, stride, padding, size, order});
+        return withPatches(null, kernel, combined);
     }
 
     /** {@inheritDoc} */
