@@ -10,6 +10,7 @@ import ai.djl.nn.Block;
 import ai.djl.nn.Blocks;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
+import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.L2Loss;
@@ -130,6 +131,72 @@ public class SmoothConvolutionStructuredTest {
             NDArray labels = Fixtures.classes(manager, 3, 3);
             Loss loss = new SoftmaxCrossEntropyLoss();
             NDArray[] actual = Fixtures.structured(initialized, loss, input, labels, false);
+            NDList expected = Fixtures.reference(initialized, loss, input, labels);
+            Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+        }
+    }
+
+    /**
+     * One spatial axis, max pooling of three and average pooling of two in a row (kernel blocks of
+     * six), padding and a strided first convolution: the shared columns' block sums and boxes along
+     * a single axis.
+     */
+    @Test
+    public void oneDimensionalPoolingBlocksMatchGradientDifferences() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                Conv1d.builder()
+                                        .setKernelShape(new Shape(3))
+                                        .setFilters(3)
+                                        .optStride(new Shape(2))
+                                        .optPadding(new Shape(2))
+                                        .build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.maxPool1dBlock(new Shape(3), new Shape(3)))
+                        .add(Pool.avgPool1dBlock(new Shape(2), new Shape(2)))
+                        .add(Conv1d.builder().setKernelShape(new Shape(2)).setFilters(4).build())
+                        .add(Activation.tanhBlock())
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        check(model, new Shape(2, 2, 27), 3, STEP, TOLERANCE);
+    }
+
+    /**
+     * Average pooling of three by three after a padded convolution, and origin rows split across
+     * chunks by a small budget: boxes of partial and full rows.
+     */
+    @Test
+    public void pooledBlocksOfThreeInSmallChunksMatchReference() {
+        Block model =
+                new SequentialBlock()
+                        .add(conv(3, 1, 1, 1))
+                        .add(Activation.tanhBlock())
+                        .add(Pool.avgPool2dBlock(new Shape(3, 3), new Shape(3, 3)))
+                        .add(conv(5, 1, 1, 1))
+                        .add(Activation.tanhBlock())
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        Shape inputShape = new Shape(2, 1, 12, 9);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block initialized = Fixtures.initialize(model, manager, inputShape, 71);
+            NDArray input = Fixtures.normal(manager, 72, inputShape);
+            NDArray labels = Fixtures.classes(manager, 2, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            long shared = LocalColumns.sharedProductCount();
+            NDArray[] actual =
+                    StructuredDiagonal.compute(
+                            initialized,
+                            loss,
+                            new NDList(input),
+                            new NDList(labels),
+                            false,
+                            false,
+                            false,
+                            new MemoryMeter(1L << 15),
+                            manager);
+            Assert.assertTrue(
+                    LocalColumns.sharedProductCount() > shared + 2, "not split into chunks");
             NDList expected = Fixtures.reference(initialized, loss, input, labels);
             Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
         }

@@ -52,6 +52,7 @@ public final class LocalColumns extends ColumnSet {
     private final long[] stride;
     private final long[] padding;
     private final long[] size;
+    private final long[] block;
 
     private LocalColumns(
             Shape featureShape,
@@ -78,6 +79,7 @@ public final class LocalColumns extends ColumnSet {
         this.padding = geometry[2];
         this.size = geometry[3];
         this.order = geometry[4];
+        this.block = geometry.length > 5 ? geometry[5] : null;
     }
 
     /**
@@ -276,78 +278,26 @@ public final class LocalColumns extends ColumnSet {
     /**
      * Returns, per sample, {@code sum_k sign_k scale_k^2 (X^T v_k)^2} and {@code sum_k sign_k
      * scale_k^2 (sum v_k)^2} per channel of shared columns at the output of a convolution with one
-     * group, {@code X} the unfolded input at every output position.
+     * group, {@code X} the unfolded input at every output position: one grouped convolution of the
+     * factor times the input with the kernels ({@link SharedCorrelation}).
      *
      * @param inputMap the unfolded input at every output position, {@code (N, positions, F)}
      * @return {@code (N, C, F)} and {@code (N, C)}
      */
     public NDArray[] sharedCorrelations(NDArray inputMap) {
         SHARED_PRODUCTS.incrementAndGet();
-        long batch = getBatchSize();
-        long count = getColumnCount();
-        long channels = getFeatureShape().get(0);
-        long window = product(size);
-        long unfolded = inputMap.getShape().get(2);
-        long firstPosition = origins[0];
-        long lastPosition = origins[0];
-        long firstChannel = channelsOf[0];
-        long lastChannel = channelsOf[0];
-        for (int k = 1; k < origins.length; k++) {
-            firstPosition = Math.min(firstPosition, origins[k]);
-            lastPosition = Math.max(lastPosition, origins[k]);
-            firstChannel = Math.min(firstChannel, channelsOf[k]);
-            lastChannel = Math.max(lastChannel, channelsOf[k]);
-        }
-        int positions = Math.toIntExact(lastPosition - firstPosition + 1);
-        long kernels = lastChannel - firstChannel + 1;
-        long[] range = new long[positions];
-        long[] cell = new long[origins.length];
-        for (int i = 0; i < positions; i++) {
-            range[i] = firstPosition + i;
-        }
-        for (int k = 0; k < origins.length; k++) {
-            cell[k] = (channelsOf[k] - firstChannel) * positions + origins[k] - firstPosition;
-        }
-        NDManager manager = scales.getManager();
-        // the weights of the columns on the grid of origin channels and positions, (Co, N, P)
-        NDArray grid =
-                columnWeights()
-                        .matMul(
-                                HostArrays.create(manager, cell, new Shape(count))
-                                        .oneHot(
-                                                Math.toIntExact(kernels * positions),
-                                                scales.getDataType()))
-                        .reshape(batch, kernels, positions)
-                        .transpose(1, 0, 2);
-        NDArray map = factor == null ? ones() : factor;
-        long shared = map.getShape().get(0);
-        NDArray factorWindows = windowsAt(map, range); // (B', P, Cf, R)
-        if (factorWindows.getShape().get(2) != channels) {
-            factorWindows = factorWindows.broadcast(new Shape(shared, positions, channels, window));
-        }
-        NDArray inputWindows = windowsLast(inputMap, range); // (N, P, R, F)
-        NDArray products = factorWindows.expandDims(4).mul(inputWindows.expandDims(2));
-        NDArray stacked = products.transpose(2, 3, 0, 1, 4).reshape(channels, window, -1);
-        NDArray kernelRows =
-                kernel.get(new NDIndex("{}:{}", firstChannel, lastChannel + 1)).transpose(1, 0, 2);
-        NDArray correlations =
-                kernelRows.matMul(stacked).reshape(channels, kernels, batch, positions, unfolded);
-        NDArray weightSquares =
-                correlations
-                        .square()
-                        .mul(grid.reshape(1, kernels, batch, positions, 1))
-                        .sum(new int[] {1, 3})
-                        .transpose(1, 0, 2);
-        NDArray sums =
-                kernelRows
-                        .matMul(factorWindows.transpose(2, 3, 0, 1).reshape(channels, window, -1))
-                        .reshape(channels, kernels, shared, positions);
-        NDArray biasSquares =
-                sums.square()
-                        .mul(grid.reshape(1, kernels, batch, positions))
-                        .sum(new int[] {1, 3})
-                        .transpose();
-        return new NDArray[] {weightSquares, biasSquares};
+        return correlation(columnWeights()).compute(inputMap);
+    }
+
+    private SharedCorrelation correlation(NDArray weights) {
+        return new SharedCorrelation(
+                getFeatureShape(),
+                kernel,
+                factor,
+                weights,
+                origins,
+                channelsOf,
+                new long[][] {grid, stride, padding, size, block});
     }
 
     /**
@@ -358,20 +308,10 @@ public final class LocalColumns extends ColumnSet {
      * @return the element count
      */
     public long sharedCorrelationElements(long unfolded, long count) {
-        long channels = getFeatureShape().get(0);
-        long kernels = kernel.getShape().get(0);
-        long window = product(size);
-        // the products with the input in the windows, their transposed copy, the correlations
-        // with every kernel, their squares and weighted squares, the windows and their indices
-        long perPosition =
-                getBatchSize()
-                        * (2 * channels * window * unfolded
-                                + 3 * channels * kernels * unfolded
-                                + 3 * unfolded * window
-                                + 3 * channels * window
-                                + 2 * kernels);
-        // a chunk of k columns spans at most k / Co + 1 origin positions
-        return perPosition + perPosition * count / kernels;
+        long factorChannels = factor == null ? 1 : factor.getShape().get(1);
+        return correlation(null)
+                .elements(
+                        getBatchSize(), unfolded, factorChannels, kernel.getShape().get(0), count);
     }
 
     /**
@@ -421,21 +361,6 @@ public final class LocalColumns extends ColumnSet {
         long positions = shape.slice(2).size();
         NDArray gathered = gather(map, batch * channels, positions, 1, at);
         return gathered.reshape(batch, channels, at.length, product(size)).transpose(0, 2, 1, 3);
-    }
-
-    /**
-     * Returns the windows of a channels-last map, such as the unfolded input of a convolution.
-     *
-     * @param map {@code (B, positions, Cm)}
-     * @param at the origin positions
-     * @return {@code (B, at, prod(size), Cm)}
-     */
-    private NDArray windowsLast(NDArray map, long[] at) {
-        Shape shape = map.getShape();
-        long batch = shape.get(0);
-        long channels = shape.get(2);
-        NDArray gathered = gather(map, batch, shape.get(1), channels, at);
-        return gathered.reshape(batch, at.length, product(size), channels);
     }
 
     /**
@@ -612,7 +537,25 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, nextStride, nextPadding, nextSize, order});
+                new long[][] {
+                    grid, nextStride, nextPadding, nextSize, order, nextBlock(map, step)
+                });
+    }
+
+    /**
+     * Returns the blocks over which the kernel mapped by a block's local map repeats its values: a
+     * map that repeats every output element over its window (non-overlapping pooling) multiplies
+     * the blocks by its window, any other map leaves single elements.
+     */
+    private long[] nextBlock(LocalMap map, long[] step) {
+        if (!map.carriesFactor() || !Arrays.equals(map.getLocalExtent(), step)) {
+            return null;
+        }
+        long[] next = new long[step.length];
+        for (int i = 0; i < step.length; i++) {
+            next[i] = (block == null ? 1 : block[i]) * step[i];
+        }
+        return next;
     }
 
     /**
@@ -630,7 +573,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {grid, stride, padding, size, order});
+                new long[][] {grid, stride, padding, size, order, block});
     }
 
     private LocalColumns times(NDArray map) {
@@ -872,7 +815,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 partOrigins,
                 partChannels,
-                new long[][] {grid, stride, padding, size, partOrder});
+                new long[][] {grid, stride, padding, size, partOrder, block});
     }
 
     /** {@inheritDoc} */
