@@ -282,11 +282,13 @@ public final class LocalColumns extends ColumnSet {
      * factor times the input with the kernels ({@link SharedCorrelation}).
      *
      * @param inputMap the unfolded input at every output position, {@code (N, positions, F)}
+     * @param limit the most array elements held at once for a piece of the work, where one sample's
+     *     correlations at one origin position fit that
      * @return {@code (N, C, F)} and {@code (N, C)}
      */
-    public NDArray[] sharedCorrelations(NDArray inputMap) {
+    public NDArray[] sharedCorrelations(NDArray inputMap, long limit) {
         SHARED_PRODUCTS.incrementAndGet();
-        return correlation(columnWeights()).compute(inputMap);
+        return correlation(columnWeights()).compute(inputMap, limit);
     }
 
     private SharedCorrelation correlation(NDArray weights) {
@@ -305,13 +307,19 @@ public final class LocalColumns extends ColumnSet {
      *
      * @param unfolded the unfolded input features {@code F} per position
      * @param count the number of columns
+     * @param limit the most array elements held at once for a piece of the work
      * @return the element count
      */
-    public long sharedCorrelationElements(long unfolded, long count) {
+    public long sharedCorrelationElements(long unfolded, long count, long limit) {
         long factorChannels = factor == null ? 1 : factor.getShape().get(1);
         return correlation(null)
                 .elements(
-                        getBatchSize(), unfolded, factorChannels, kernel.getShape().get(0), count);
+                        getBatchSize(),
+                        unfolded,
+                        factorChannels,
+                        kernel.getShape().get(0),
+                        count,
+                        limit);
     }
 
     /**

@@ -85,12 +85,15 @@ final class SharedCorrelation {
     }
 
     /**
-     * Computes the products with the unfolded input.
+     * Computes the products with the unfolded input, in pieces of at most {@code limit} elements
+     * where one sample's box of one origin position fits that: boxes of origin positions for
+     * sub-batches of samples.
      *
      * @param inputMap the unfolded input at every output position, {@code (N, positions, F)}
+     * @param limit the most array elements a piece holds
      * @return {@code (N, C, F)} and {@code (N, C)}
      */
-    NDArray[] compute(NDArray inputMap) {
+    NDArray[] compute(NDArray inputMap, long limit) {
         long batch = weights.getShape().get(0);
         long unfolded = inputMap.getShape().get(2);
         long firstPosition = origins[0];
@@ -107,31 +110,77 @@ final class SharedCorrelation {
         if (map == null) {
             map = manager.ones(new Shape(1, 1).addAll(features.slice(1)), weights.getDataType());
         }
+        long kernels = lastChannel - firstChannel + 1;
+        long factorChannels = map.getShape().get(1);
+        long span = lastPosition - firstPosition + 1;
+        long positions = 1;
+        while (positions < span
+                && pieceElements(positions + 1, unfolded, factorChannels, kernels) <= limit) {
+            positions++;
+        }
+        long samples = limit / pieceElements(positions, unfolded, factorChannels, kernels);
+        samples = Math.max(1, Math.min(batch, samples));
+        List<long[][]> boxes = new ArrayList<>();
+        for (long from = firstPosition; from <= lastPosition; from += positions) {
+            boxes.addAll(boxes(from, Math.min(lastPosition, from + positions - 1), 0));
+        }
         Shape inputShape = new Shape(batch, unfolded).addAll(features.slice(1));
         NDArray inputs = inputMap.transpose(0, 2, 1).reshape(inputShape);
         NDArray filters = coarseKernel(firstChannel, lastChannel);
-        NDArray[] total = null;
-        for (long[][] box : boxes(firstPosition, lastPosition, 0)) {
-            try (NDManager scope = manager.newSubManager()) {
-                scope.tempAttachAll(inputs, filters, map, weights);
-                NDArray[] part = compute(box, inputs, filters, firstChannel, lastChannel);
-                if (total == null) {
-                    total = part;
-                    for (NDArray array : total) {
-                        array.attach(manager);
+        NDList weightParts = new NDList();
+        NDList biasParts = new NDList();
+        for (long start = 0; start < batch; start += samples) {
+            NDIndex part = new NDIndex("{}:{}", start, Math.min(batch, start + samples));
+            NDArray partInputs = inputs.get(part);
+            NDArray partMap = map.getShape().get(0) == 1 ? map : map.get(part);
+            NDArray partWeights = weights.get(part);
+            NDArray[] total = null;
+            for (long[][] box : boxes) {
+                try (NDManager scope = manager.newSubManager()) {
+                    scope.tempAttachAll(partInputs, filters, partMap, partWeights);
+                    NDArray[] piece =
+                            compute(
+                                    box,
+                                    new NDArray[] {partInputs, partMap, partWeights, filters},
+                                    firstChannel,
+                                    lastChannel);
+                    if (total == null) {
+                        total = piece;
+                        for (NDArray array : total) {
+                            array.attach(manager);
+                        }
+                    } else {
+                        total[0].addi(piece[0]);
+                        total[1].addi(piece[1]);
                     }
-                } else {
-                    total[0] = total[0].add(part[0]);
-                    total[1] = total[1].add(part[1]);
                 }
             }
+            weightParts.add(total[0]);
+            biasParts.add(total[1]);
         }
-        return total;
+        if (weightParts.size() == 1) {
+            return new NDArray[] {weightParts.head(), biasParts.head()};
+        }
+        return new NDArray[] {NDArrays.concat(weightParts), NDArrays.concat(biasParts)};
+    }
+
+    /**
+     * Returns the elements one sample holds for a box of origin positions: the correlations, the
+     * products of factor and input in the box's windows with their block sums, and the weights.
+     */
+    private long pieceElements(long positions, long unfolded, long factorChannels, long kernels) {
+        long channels = features.get(0);
+        return unfolded * channels * kernels * positions
+                + 3 * unfolded * factorChannels * windowBound(positions, 0)
+                + 3 * kernels * positions;
     }
 
     /** The products of the columns whose origins lie in a box of the origin grid. */
-    private NDArray[] compute(
-            long[][] box, NDArray inputs, NDArray filters, long firstChannel, long lastChannel) {
+    private NDArray[] compute(long[][] box, NDArray[] arrays, long firstChannel, long lastChannel) {
+        NDArray inputs = arrays[0];
+        NDArray map = arrays[1];
+        NDArray weights = arrays[2];
+        NDArray filters = arrays[3];
         long batch = inputs.getShape().get(0);
         long unfolded = inputs.getShape().get(1);
         long channels = features.get(0);
@@ -186,7 +235,10 @@ final class SharedCorrelation {
         NDArray correlations = correlate(z, filters, coarseStride, groups);
         NDArray squares = correlations.muli(correlations).reshape(batch, unfolded * channels, -1);
         NDArray weightSquares =
-                squares.matMul(boxWeights).reshape(batch, unfolded, channels).transpose(0, 2, 1);
+                squares.muli(boxWeights.reshape(batch, 1, cells))
+                        .sum(new int[] {2})
+                        .reshape(batch, unfolded, channels)
+                        .transpose(0, 2, 1);
         NDArray sums = correlate(blockSums(factorWindows, 2), filters, coarseStride, groups);
         NDArray sumSquares = sums.muli(sums);
         NDArray biasSquares;
@@ -326,7 +378,9 @@ final class SharedCorrelation {
                                 false,
                                 true);
         Shape coarse = averages.getShape().slice(2);
-        return averages.muli(area).reshape(shape.slice(0, first).addAll(coarse));
+        // flattened and shaped again: the pooling may keep the channels-last strides of its
+        // input, which would send the convolution down a path several times slower
+        return averages.muli(area).reshape(-1).reshape(shape.slice(0, first).addAll(coarse));
     }
 
     /**
@@ -377,35 +431,23 @@ final class SharedCorrelation {
 
     /**
      * Returns the elements that {@link #compute} holds for a chunk of a number of columns: the
-     * unfolded input in channels-first order, and for the largest box its windows, {@code Z} with
-     * its block sums, the correlations (squared in place) and the weights on the box's grid.
+     * unfolded input in channels-first order, the results, the columns' weights, and a piece.
      *
      * @param batch the batch size {@code N}
      * @param unfolded the unfolded input features {@code F}
      * @param factorChannels the channels of the factor map
      * @param kernels the origin channels {@code Co}
      * @param count the number of columns
+     * @param limit the most elements a piece holds where one sample's box of one position fits
      * @return the element count
      */
-    long elements(long batch, long unfolded, long factorChannels, long kernels, long count) {
+    long elements(
+            long batch, long unfolded, long factorChannels, long kernels, long count, long limit) {
         long channels = features.get(0);
-        // a chunk of k columns, ordered by origin position, spans at most k / Co + 2 positions;
-        // the window entries of its boxes are bounded by a line through those of two positions,
-        // so that the estimate is linear in the number of columns
-        long total = product(grid);
-        long base = Math.min(2, total);
-        long baseWindow = windowBound(base, 0);
-        double slope = 0;
-        for (long p = base + 1; p <= total; p++) {
-            slope = Math.max(slope, (double) (windowBound(p, 0) - baseWindow) / (p - base));
-        }
-        double positions = base + (double) count / kernels;
-        double window = baseWindow + slope * (positions - base);
-        double input = 2.0 * batch * unfolded * (features.size() / channels);
-        double z = 3.0 * batch * unfolded * factorChannels * window;
-        double correlations = (double) batch * unfolded * channels * kernels * positions;
-        double weights = 3.0 * batch * kernels * positions + 2.0 * count;
-        return (long) Math.ceil(input + z + correlations + weights);
+        long input = 2 * batch * unfolded * (features.size() / channels);
+        long results = 4 * batch * channels * (unfolded + 1);
+        long piece = Math.max(limit, pieceElements(1, unfolded, factorChannels, kernels));
+        return input + results + piece + 3 * batch * count;
     }
 
     /**
