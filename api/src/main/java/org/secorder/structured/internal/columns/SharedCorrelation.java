@@ -115,17 +115,21 @@ final class SharedCorrelation {
         long span = lastPosition - firstPosition + 1;
         long positions = 1;
         while (positions < span
-                && pieceElements(positions + 1, unfolded, factorChannels, kernels) <= limit) {
+                && pieceElements(positions + 1, unfolded + 1, factorChannels, kernels) <= limit) {
             positions++;
         }
-        long samples = limit / pieceElements(positions, unfolded, factorChannels, kernels);
+        long samples = limit / pieceElements(positions, unfolded + 1, factorChannels, kernels);
         samples = Math.max(1, Math.min(batch, samples));
         List<long[][]> boxes = new ArrayList<>();
         for (long from = firstPosition; from <= lastPosition; from += positions) {
             boxes.addAll(boxes(from, Math.min(lastPosition, from + positions - 1), 0));
         }
-        Shape inputShape = new Shape(batch, unfolded).addAll(features.slice(1));
-        NDArray inputs = inputMap.transpose(0, 2, 1).reshape(inputShape);
+        // one more feature of ones: its products are the columns' sums, for the bias
+        Shape onesShape = new Shape(batch, 1).addAll(features.slice(1));
+        NDArray inputs =
+                inputMap.transpose(0, 2, 1)
+                        .reshape(new Shape(batch, unfolded).addAll(features.slice(1)))
+                        .concat(manager.ones(onesShape, inputMap.getDataType()), 1);
         NDArray filters = coarseKernel(firstChannel, lastChannel);
         NDList weightParts = new NDList();
         NDList biasParts = new NDList();
@@ -134,11 +138,11 @@ final class SharedCorrelation {
             NDArray partInputs = inputs.get(part);
             NDArray partMap = map.getShape().get(0) == 1 ? map : map.get(part);
             NDArray partWeights = weights.get(part);
-            NDArray[] total = null;
+            NDArray total = null;
             for (long[][] box : boxes) {
                 try (NDManager scope = manager.newSubManager()) {
                     scope.tempAttachAll(partInputs, filters, partMap, partWeights);
-                    NDArray[] piece =
+                    NDArray piece =
                             compute(
                                     box,
                                     new NDArray[] {partInputs, partMap, partWeights, filters},
@@ -146,17 +150,14 @@ final class SharedCorrelation {
                                     lastChannel);
                     if (total == null) {
                         total = piece;
-                        for (NDArray array : total) {
-                            array.attach(manager);
-                        }
+                        total.attach(manager);
                     } else {
-                        total[0].addi(piece[0]);
-                        total[1].addi(piece[1]);
+                        total.addi(piece);
                     }
                 }
             }
-            weightParts.add(total[0]);
-            biasParts.add(total[1]);
+            weightParts.add(total.get(new NDIndex(":, :, :{}", unfolded)));
+            biasParts.add(total.get(new NDIndex(":, :, {}", unfolded)));
         }
         if (weightParts.size() == 1) {
             return new NDArray[] {weightParts.head(), biasParts.head()};
@@ -175,8 +176,11 @@ final class SharedCorrelation {
                 + 3 * kernels * positions;
     }
 
-    /** The products of the columns whose origins lie in a box of the origin grid. */
-    private NDArray[] compute(long[][] box, NDArray[] arrays, long firstChannel, long lastChannel) {
+    /**
+     * The products of the columns whose origins lie in a box of the origin grid with every unfolded
+     * input feature, {@code (N, C, F)}.
+     */
+    private NDArray compute(long[][] box, NDArray[] arrays, long firstChannel, long lastChannel) {
         NDArray inputs = arrays[0];
         NDArray map = arrays[1];
         NDArray weights = arrays[2];
@@ -225,7 +229,7 @@ final class SharedCorrelation {
                 manager.arange(0, batch * (columns + 1), columns + 1, DataType.INT64)
                         .reshape(batch, 1)
                         .add(HostArrays.create(manager, column, new Shape(1, cells)));
-        NDArray boxWeights = padded.reshape(-1).take(index).reshape(batch, cells, 1);
+        NDArray boxWeights = padded.reshape(-1).take(index);
         NDArray factorWindows = crop(map, 2, from, to);
         long factorChannels = map.getShape().get(1);
         NDArray products = crop(inputs, 2, from, to).expandDims(2).mul(factorWindows.expandDims(1));
@@ -234,27 +238,10 @@ final class SharedCorrelation {
         int groups = factorChannels == 1 ? 1 : Math.toIntExact(channels);
         NDArray correlations = correlate(z, filters, coarseStride, groups);
         NDArray squares = correlations.muli(correlations).reshape(batch, unfolded * channels, -1);
-        NDArray weightSquares =
-                squares.muli(boxWeights.reshape(batch, 1, cells))
-                        .sum(new int[] {2})
-                        .reshape(batch, unfolded, channels)
-                        .transpose(0, 2, 1);
-        NDArray sums = correlate(blockSums(factorWindows, 2), filters, coarseStride, groups);
-        NDArray sumSquares = sums.muli(sums);
-        NDArray biasSquares;
-        if (sumSquares.getShape().get(0) == batch) {
-            biasSquares =
-                    sumSquares
-                            .reshape(batch, channels, -1)
-                            .matMul(boxWeights)
-                            .reshape(batch, channels);
-        } else {
-            biasSquares =
-                    boxWeights
-                            .reshape(batch, -1)
-                            .matMul(sumSquares.reshape(channels, -1).transpose());
-        }
-        return new NDArray[] {weightSquares, biasSquares};
+        return squares.muli(boxWeights.reshape(batch, 1, cells))
+                .sum(new int[] {2})
+                .reshape(batch, unfolded, channels)
+                .transpose(0, 2, 1);
     }
 
     /**
@@ -444,9 +431,9 @@ final class SharedCorrelation {
     long elements(
             long batch, long unfolded, long factorChannels, long kernels, long count, long limit) {
         long channels = features.get(0);
-        long input = 2 * batch * unfolded * (features.size() / channels);
+        long input = 3 * batch * (unfolded + 1) * (features.size() / channels);
         long results = 4 * batch * channels * (unfolded + 1);
-        long piece = Math.max(limit, pieceElements(1, unfolded, factorChannels, kernels));
+        long piece = Math.max(limit, pieceElements(1, unfolded + 1, factorChannels, kernels));
         return input + results + piece + 3 * batch * count;
     }
 

@@ -168,6 +168,17 @@ public final class Propagation {
     }
 
     /**
+     * Returns how many array elements a piece of a rule's work may hold where the rule splits its
+     * work itself, whatever the chunk: half the budget, and at most twice the working set.
+     *
+     * @return the element count
+     */
+    public long pieceElements() {
+        long budget = meter.getBudgetBytes() / bytesPerElement;
+        return Math.max(1, Math.min(budget / 2, 2 * WORKING_SET_BYTES / bytesPerElement));
+    }
+
+    /**
      * Records the column memory that one rule holds at once.
      *
      * @param elements the array elements of the columns held

@@ -318,7 +318,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         Shape map =
                 new Shape(batch * groups, patches.getShape().get(2)).addAll(outputShape.slice(1));
         if (local.isShared() && local.hasFactor() && groups == 1) {
-            NDArray[] squares = local.sharedCorrelations(patches, pieceLimit());
+            NDArray[] squares = local.sharedCorrelations(patches, getPropagation().pieceElements());
             Accumulators accumulators = getPropagation().getAccumulators();
             NDArray weightSquares = squares[0].reshape(new Shape(batch).addAll(weightShape()));
             accumulators.addPerSample(weight, weightSquares);
@@ -363,15 +363,6 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         }
     }
 
-    /**
-     * The most elements a piece of the shared columns' parameter rule holds: half the working set
-     * of a chunk within the budget, the other half left for the columns and the rule's fixed
-     * arrays, so that the rule does not limit the chunks of shared columns.
-     */
-    private long pieceLimit() {
-        return getPropagation().columnsWithinLimit(0, 1) / 2;
-    }
-
     private Shape weightShape() {
         return weight.getArray().getShape();
     }
@@ -399,7 +390,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
             if (columns instanceof LocalColumns) {
                 LocalColumns local = (LocalColumns) columns;
                 if (local.isShared() && local.hasFactor() && groups == 1) {
-                    work += local.sharedCorrelationElements(unfolded, count, pieceLimit());
+                    work +=
+                            local.sharedCorrelationElements(
+                                    unfolded, count, getPropagation().pieceElements());
                 } else {
                     // the per-column rule: the input in the windows with its index, products
                     work += batch * count * 2 * outputShape.get(0) * area;
