@@ -13,6 +13,8 @@ import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import org.secorder.structured.internal.rules.PoolingLayer;
+import org.testng.Assert;
 import org.testng.annotations.Test;
 
 /**
@@ -103,6 +105,69 @@ public class ConvolutionStructuredTest {
                         .add(Pool.globalMaxPool2dBlock())
                         .add(Networks.linear(3));
         check(model, new Shape(3, 2, 5, 5));
+    }
+
+    /**
+     * Overlapping average pooling that divides by the window size (DJL's default, as in LeNet): its
+     * window size, stride and padding are recognized and its transposed Jacobian taken without
+     * autograd, for the dense columns of a dense layer and the local columns of a smooth
+     * activation.
+     */
+    @Test
+    public void overlappingAveragePoolingIsRecognizedAndExact() {
+        Block model =
+                new SequentialBlock()
+                        .add(conv2d(new Shape(3, 3), 3).optPadding(new Shape(1, 1)).build())
+                        .add(Activation.sigmoidBlock())
+                        .add(Pool.avgPool2dBlock(new Shape(5, 3), new Shape(2, 1), new Shape(2, 1)))
+                        .add(conv2d(new Shape(3, 3), 4).build())
+                        .add(Activation.tanhBlock())
+                        .add(Networks.flatten())
+                        .add(Networks.linear(5))
+                        .add(Activation.sigmoidBlock())
+                        .add(Networks.linear(3));
+        long recognized = PoolingLayer.averageWindowCount();
+        check(model, new Shape(3, 2, 11, 8));
+        Assert.assertTrue(PoolingLayer.averageWindowCount() > recognized, "not recognized");
+    }
+
+    /** One spatial axis: a window of three, stride two, padding one. */
+    @Test
+    public void overlappingAveragePooling1dMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(Conv1d.builder().setKernelShape(new Shape(2)).setFilters(3).build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.avgPool1dBlock(new Shape(3), new Shape(2), new Shape(1)))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        long recognized = PoolingLayer.averageWindowCount();
+        check(model, new Shape(3, 2, 12));
+        Assert.assertTrue(PoolingLayer.averageWindowCount() > recognized, "not recognized");
+    }
+
+    /**
+     * Average pooling that divides by the window's part inside the input is not a constant kernel:
+     * the check against the engine's own product refuses it, and autograd keeps the result exact.
+     */
+    @Test
+    public void averagePoolingWithoutPaddingInTheCountStaysExact() {
+        Block model =
+                new SequentialBlock()
+                        .add(conv2d(new Shape(2, 2), 3).build())
+                        .add(Activation.tanhBlock())
+                        .add(
+                                Pool.avgPool2dBlock(
+                                        new Shape(3, 3),
+                                        new Shape(2, 2),
+                                        new Shape(1, 1),
+                                        false,
+                                        false))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        long recognized = PoolingLayer.averageWindowCount();
+        check(model, new Shape(3, 2, 9, 9));
+        Assert.assertEquals(PoolingLayer.averageWindowCount(), recognized, "recognized");
     }
 
     private static Conv2d.Builder conv2d(Shape kernel, int filters) {

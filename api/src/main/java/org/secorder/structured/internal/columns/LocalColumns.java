@@ -477,8 +477,8 @@ public final class LocalColumns extends ColumnSet {
      */
     public LocalColumns mapLocal(LocalMap map, Shape inputShape) {
         if (kernel != null) {
-            boolean point = product(size) == 1;
-            if (map.carriesFactor() || factor == null && point) {
+            // without a factor the columns are the same for every sample: the map maps the kernels
+            if (map.carriesFactor() || factor == null) {
                 return mapShared(map, inputShape);
             }
             return perColumn().mapLocal(map, inputShape);
@@ -606,7 +606,7 @@ public final class LocalColumns extends ColumnSet {
             if (map.carriesFactor()) {
                 return fixed + 3 * getBatchSize() * inputShape.size();
             }
-            if (factor == null && product(size) == 1) {
+            if (factor == null) {
                 return fixed;
             }
             long materialized = 3 * getBatchSize() * count * patchElements();

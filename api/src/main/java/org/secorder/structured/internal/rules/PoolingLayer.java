@@ -2,10 +2,13 @@ package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import java.util.Arrays;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.evaluation.HostArrays;
@@ -31,16 +34,27 @@ import org.secorder.structured.internal.propagation.Propagation;
  * element receives its own window's value times its weight (the selection of max pooling, {@code 1
  * / size} of average pooling). That is checked once per forward pass, against the engine's own
  * product with a random vector, and then maps {@link LocalColumns} without autograd.
+ *
+ * <p>Average pooling with overlapping windows that divides by the full window size (DJL's default,
+ * as in {@code LeNet}) is linear with a constant kernel: its transposed Jacobian is a transposed
+ * depthwise convolution with the kernel {@code 1 / size}. Its window size, stride and padding are
+ * read from one vector-Jacobian product of one-hot vectors at neighbouring outputs, and the
+ * convolution is checked once per forward pass against the engine's own product with a random
+ * vector; it then maps dense columns and {@link LocalColumns} without autograd.
  */
 public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap {
 
     private static final double CHECK_TOLERANCE = 1e-5;
+    private static final AtomicLong AVERAGE_WINDOWS = new AtomicLong();
 
     private NDArray input;
     private Shape inputShape;
     private Shape outputShape;
     private long[] window;
     private NDArray selection;
+    private long[] averageStride;
+    private long[] averagePadding;
+    private long[] averageKernel;
 
     /**
      * Creates the layer of a pooling block.
@@ -52,6 +66,16 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         super(description, block);
     }
 
+    /**
+     * Returns how many forward passes in this process recognized an overlapping average pooling
+     * with a constant kernel, for tests that check that the convolution replaces autograd.
+     *
+     * @return the count
+     */
+    public static long averageWindowCount() {
+        return AVERAGE_WINDOWS.get();
+    }
+
     /** {@inheritDoc} */
     @Override
     public NDArray forwardLeaf(NDArray x) {
@@ -61,10 +85,157 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         outputShape = output.getShape().slice(1);
         window = null;
         selection = null;
+        averageKernel = null;
         if (inputShape.dimension() >= 2 && outputShape.dimension() == inputShape.dimension()) {
             checkWindows(output);
+            if (window == null && outputShape.get(0) == inputShape.get(0)) {
+                checkAverage(output);
+            }
         }
         return output;
+    }
+
+    /**
+     * Keeps the settings of an average pooling with a constant kernel if one vector-Jacobian
+     * product of one-hot vectors at an inner output and its neighbours shows them and a random
+     * vector confirms them.
+     */
+    private void checkAverage(NDArray output) {
+        int spatial = inputShape.dimension() - 1;
+        long[] center = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            center[i] = (outputShape.get(i + 1) - 1) / 2;
+        }
+        // copy 0: a one at the center output; copy i + 1: at its neighbour along axis i
+        long perCopy = outputShape.size();
+        long batch = output.getShape().get(0);
+        double[] hot = new double[Math.toIntExact(batch * (spatial + 1) * perCopy)];
+        for (int copy = 0; copy <= spatial; copy++) {
+            long[] at = center.clone();
+            if (copy > 0 && at[copy - 1] + 1 < outputShape.get(copy)) {
+                at[copy - 1]++;
+            }
+            long flat = 0;
+            for (int i = 0; i < spatial; i++) {
+                flat = flat * outputShape.get(i + 1) + at[i];
+            }
+            for (long n = 0; n < batch; n++) {
+                long base = (copy * batch + n) * perCopy;
+                for (long c = 0; c < outputShape.get(0); c++) {
+                    hot[Math.toIntExact(base + c * outputShape.slice(1).size() + flat)] = 1;
+                }
+            }
+        }
+        Shape rowsShape = new Shape(batch * (spatial + 1)).addAll(outputShape);
+        NDArray rows =
+                HostArrays.create(output.getManager(), hot, rowsShape)
+                        .toType(output.getDataType(), false);
+        NDArray spread = apply(rows, spatial + 1);
+        long positions = inputShape.slice(1).size();
+        double[][] maps = new double[spatial + 1][];
+        for (int copy = 0; copy <= spatial; copy++) {
+            maps[copy] =
+                    spread.get(copy * batch).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
+        }
+        long[][] settings = averageSettings(maps, center, positions);
+        if (settings == null) {
+            return;
+        }
+        // the engine's own product, taken before the recognized settings replace autograd
+        NDArray probe = randomLike(output);
+        NDArray expected = apply(probe, 1);
+        averageStride = settings[0];
+        averagePadding = settings[1];
+        averageKernel = settings[2];
+        if (close(expected, spreadAverage(probe, false))) {
+            AVERAGE_WINDOWS.incrementAndGet();
+        } else {
+            averageKernel = null;
+        }
+    }
+
+    /**
+     * Reads stride, padding and window size per axis from the transposed Jacobian of one-hot
+     * vectors at the center output (map 0) and at its neighbour along each axis (map i + 1), or
+     * returns {@code null} where the center's window is not wholly inside the input or the settings
+     * do not give the output's shape.
+     */
+    private long[][] averageSettings(double[][] maps, long[] center, long positions) {
+        int spatial = center.length;
+        long[] extent = inputShape.slice(1).getShape();
+        long[][] first = new long[spatial + 1][];
+        long[][] last = new long[spatial + 1][];
+        for (int copy = 0; copy <= spatial; copy++) {
+            first[copy] = new long[spatial];
+            last[copy] = new long[spatial];
+            Arrays.fill(first[copy], Long.MAX_VALUE);
+            Arrays.fill(last[copy], -1);
+            for (long p = 0; p < positions; p++) {
+                if (maps[copy][Math.toIntExact(p)] == 0) {
+                    continue;
+                }
+                long rest = p;
+                for (int i = spatial - 1; i >= 0; i--) {
+                    long x = rest % extent[i];
+                    rest /= extent[i];
+                    first[copy][i] = Math.min(first[copy][i], x);
+                    last[copy][i] = Math.max(last[copy][i], x);
+                }
+            }
+            if (last[copy][0] < 0) {
+                return null;
+            }
+        }
+        long[] stride = new long[spatial];
+        long[] padding = new long[spatial];
+        long[] kernel = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            long start = first[0][i];
+            if (start == 0 || last[0][i] == extent[i] - 1) {
+                return null;
+            }
+            kernel[i] = last[0][i] - start + 1;
+            stride[i] = outputShape.get(i + 1) == 1 ? 1 : first[i + 1][i] - start;
+            padding[i] = center[i] * stride[i] - start;
+            long output = (extent[i] + 2 * padding[i] - kernel[i]) / stride[i] + 1;
+            if (stride[i] < 1 || padding[i] < 0 || output != outputShape.get(i + 1)) {
+                return null;
+            }
+        }
+        return new long[][] {stride, padding, kernel};
+    }
+
+    /**
+     * The transposed Jacobian of the recognized average pooling: every output element spread over
+     * its window with the weight {@code 1 / size}, onto the whole input, or, for patches, onto
+     * every input position that the patch reaches. The elements are placed {@code stride} apart on
+     * a zero canvas with a margin of {@code size - 1}, whose sums over every window of {@code size}
+     * (an average pooling with stride 1, which divides by the size) are the result.
+     */
+    private NDArray spreadAverage(NDArray rows, boolean full) {
+        int spatial = averageKernel.length;
+        Shape shape = rows.getShape();
+        Shape canvasShape = shape.slice(0, 2);
+        NDIndex placement = new NDIndex().addAllDim(2);
+        for (int i = 0; i < spatial; i++) {
+            long reach = averageKernel[i] - 1;
+            long spread = (shape.get(i + 2) - 1) * averageStride[i] + 1;
+            long before = full ? reach : reach - averagePadding[i];
+            long length = full ? spread + 2 * reach : inputShape.get(i + 1) + reach;
+            canvasShape = canvasShape.add(length);
+            placement.addSliceDim(before, before + spread, averageStride[i]);
+        }
+        NDArray canvas = rows.getManager().zeros(canvasShape, rows.getDataType());
+        canvas.set(placement, rows);
+        long[] ones = new long[spatial];
+        Arrays.fill(ones, 1);
+        return canvas.getNDArrayInternal()
+                .avgPool(
+                        new Shape(averageKernel),
+                        new Shape(ones),
+                        new Shape(new long[spatial]),
+                        false,
+                        true);
     }
 
     /** Keeps the selection if the pool's windows are the non-overlapping ones of its shapes. */
@@ -83,23 +254,33 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         }
         window = candidate;
         NDArray ones = apply(output.onesLike(), 1);
+        NDArray probe = randomLike(output);
+        NDArray expected = apply(probe, 1);
+        NDArray local = upsample(probe).mul(ones);
+        if (close(expected, local)) {
+            selection = getPropagation().keep(ones);
+        } else {
+            window = null;
+        }
+    }
+
+    private static NDArray randomLike(NDArray output) {
         Random random = new Random(output.size());
         double[] values = new double[Math.toIntExact(output.size())];
         for (int i = 0; i < values.length; i++) {
             values[i] = random.nextGaussian();
         }
-        NDArray probe =
-                HostArrays.create(output.getManager(), values, output.getShape())
-                        .toType(output.getDataType(), false);
-        NDArray expected = apply(probe, 1);
-        NDArray local = upsample(probe).mul(ones);
-        double scale = expected.abs().max().toType(DataType.FLOAT64, false).getDouble();
-        double error = expected.sub(local).abs().max().toType(DataType.FLOAT64, false).getDouble();
-        if (error <= CHECK_TOLERANCE * scale) {
-            selection = getPropagation().keep(ones);
-        } else {
-            window = null;
+        return HostArrays.create(output.getManager(), values, output.getShape())
+                .toType(output.getDataType(), false);
+    }
+
+    private static boolean close(NDArray expected, NDArray actual) {
+        if (!expected.getShape().equals(actual.getShape())) {
+            return false;
         }
+        double scale = expected.abs().max().toType(DataType.FLOAT64, false).getDouble();
+        double error = expected.sub(actual).abs().max().toType(DataType.FLOAT64, false).getDouble();
+        return error <= CHECK_TOLERANCE * scale;
     }
 
     /** Repeats every output element over its window and pads to the input's size. */
@@ -121,7 +302,8 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     /** {@inheritDoc} */
     @Override
     public ColumnSet transpose(ColumnSet columns) {
-        LocalColumns local = selection == null ? null : columns.local();
+        boolean localMap = selection != null || averageKernel != null;
+        LocalColumns local = localMap ? columns.local() : null;
         if (local != null && local.fits(this, inputShape)) {
             return local.mapLocal(this, inputShape);
         }
@@ -144,24 +326,27 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     /** {@inheritDoc} */
     @Override
     public long[] getLocalStride() {
-        return window.clone();
+        return averageKernel != null ? averageStride.clone() : window.clone();
     }
 
     /** {@inheritDoc} */
     @Override
     public long[] getLocalPadding() {
-        return new long[window.length];
+        return averageKernel != null ? averagePadding.clone() : new long[window.length];
     }
 
     /** {@inheritDoc} */
     @Override
     public long[] getLocalExtent() {
-        return window.clone();
+        return averageKernel != null ? averageKernel.clone() : window.clone();
     }
 
     /** {@inheritDoc} */
     @Override
     public NDArray applyToPatches(NDArray patches) {
+        if (averageKernel != null) {
+            return spreadAverage(patches, true);
+        }
         NDArray spread = patches;
         for (int i = 0; i < window.length; i++) {
             spread = spread.repeat(i + 2, window[i]);
@@ -178,7 +363,7 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     /** {@inheritDoc} */
     @Override
     public boolean carriesFactor() {
-        return true;
+        return averageKernel == null;
     }
 
     /** {@inheritDoc} */
@@ -190,6 +375,9 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     /** {@inheritDoc} */
     @Override
     public NDArray apply(NDArray rows, long k) {
+        if (averageKernel != null) {
+            return spreadAverage(rows, false);
+        }
         Propagation propagation = getPropagation();
         SecondOrderEngine engine = propagation.getEngine();
         NDArray repeated = k == 1 ? input.duplicate() : input.repeat(0, k);
@@ -219,9 +407,18 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         if (!transposing) {
             return columns.elementCount(count);
         }
-        if (selection != null && columns instanceof LocalColumns) {
+        if ((selection != null || averageKernel != null) && columns instanceof LocalColumns) {
             LocalColumns local = (LocalColumns) columns;
             return columns.elementCount(count) + local.mapElements(this, inputShape, count);
+        }
+        if (averageKernel != null) {
+            // the canvas of the columns placed stride apart, and the window sums
+            long spread = inputShape.get(0);
+            for (int i = 0; i < averageKernel.length; i++) {
+                spread *= (outputShape.get(i + 1) - 1) * averageStride[i] + 2 * averageKernel[i];
+            }
+            long perColumn = spread + 2 * inputShape.size();
+            return columns.elementCount(count) + columns.getBatchSize() * count * perColumn;
         }
         if (selection != null && columns.localWindow() != null) {
             // the identity kernel, repeated over the windows, and the selection as its factor
