@@ -227,15 +227,32 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         }
         NDArray canvas = rows.getManager().zeros(canvasShape, rows.getDataType());
         canvas.set(placement, rows);
+        // the window sums, as a convolution of every channel with the constant kernel
         long[] ones = new long[spatial];
         Arrays.fill(ones, 1);
-        return canvas.getNDArrayInternal()
-                .avgPool(
-                        new Shape(averageKernel),
-                        new Shape(ones),
-                        new Shape(new long[spatial]),
-                        false,
-                        true);
+        long area = 1;
+        for (long length : averageKernel) {
+            area *= length;
+        }
+        NDArray planes = canvas.reshape(new Shape(-1, 1).addAll(canvasShape.slice(2)));
+        NDArray kernel =
+                planes.getManager()
+                        .full(
+                                new Shape(1, 1).addAll(new Shape(averageKernel)),
+                                1.0f / area,
+                                planes.getDataType());
+        NDArray sums =
+                planes.getNDArrayInternal()
+                        .convolution(
+                                planes,
+                                kernel,
+                                null,
+                                new Shape(ones),
+                                new Shape(new long[spatial]),
+                                new Shape(ones),
+                                1)
+                        .head();
+        return sums.reshape(shape.slice(0, 2).addAll(sums.getShape().slice(2)));
     }
 
     /** Keeps the selection if the pool's windows are the non-overlapping ones of its shapes. */
