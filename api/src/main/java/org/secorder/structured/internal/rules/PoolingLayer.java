@@ -235,12 +235,13 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
             area *= length;
         }
         NDArray planes = canvas.reshape(new Shape(-1, 1).addAll(canvasShape.slice(2)));
+        // the weight divided in the columns' own precision
         NDArray kernel =
                 planes.getManager()
-                        .full(
+                        .ones(
                                 new Shape(1, 1).addAll(new Shape(averageKernel)),
-                                1.0f / area,
-                                planes.getDataType());
+                                planes.getDataType())
+                        .divi(area);
         NDArray sums =
                 planes.getNDArrayInternal()
                         .convolution(
