@@ -197,8 +197,15 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
             kernel[i] = last[0][i] - start + 1;
             stride[i] = outputShape.get(i + 1) == 1 ? 1 : first[i + 1][i] - start;
             padding[i] = center[i] * stride[i] - start;
-            long output = (extent[i] + 2 * padding[i] - kernel[i]) / stride[i] + 1;
-            if (stride[i] < 1 || padding[i] < 0 || output != outputShape.get(i + 1)) {
+            // windows of a pooling: every one starts inside the padded input and its last one
+            // inside the input (max pooling's selections show other patterns)
+            long lastStart = (outputShape.get(i + 1) - 1) * stride[i] - padding[i];
+            if (stride[i] < 1
+                    || padding[i] < 0
+                    || padding[i] >= kernel[i]
+                    || lastStart > extent[i] - 1
+                    || (extent[i] + 2 * padding[i] - kernel[i]) / stride[i] + 1
+                            != outputShape.get(i + 1)) {
                 return null;
             }
         }
