@@ -13,6 +13,7 @@ import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
 import java.util.Random;
 import org.secorder.core.HessianDiagonal;
+import org.secorder.structured.MemoryMeter;
 import org.secorder.structured.StructuredDiagonal;
 import org.testng.Assert;
 
@@ -101,6 +102,12 @@ final class Fixtures {
     /** Computes the structured diagonal with the default budget, summed over the batch. */
     static NDArray[] structured(
             Block model, Loss loss, NDArray input, NDArray target, boolean ggn) {
+        return structured(model, loss, input, target, ggn, new MemoryMeter(BUDGET));
+    }
+
+    /** Computes the structured diagonal under a memory meter, summed over the batch. */
+    static NDArray[] structured(
+            Block model, Loss loss, NDArray input, NDArray target, boolean ggn, MemoryMeter meter) {
         return StructuredDiagonal.compute(
                 model,
                 loss,
@@ -109,7 +116,7 @@ final class Fixtures {
                 ggn,
                 false,
                 false,
-                BUDGET,
+                meter,
                 input.getManager());
     }
 

@@ -185,16 +185,8 @@ public class SmoothConvolutionStructuredTest {
             Loss loss = new SoftmaxCrossEntropyLoss();
             long shared = LocalColumns.sharedProductCount();
             NDArray[] actual =
-                    StructuredDiagonal.compute(
-                            initialized,
-                            loss,
-                            new NDList(input),
-                            new NDList(labels),
-                            false,
-                            false,
-                            false,
-                            new MemoryMeter(1L << 15),
-                            manager);
+                    Fixtures.structured(
+                            initialized, loss, input, labels, false, new MemoryMeter(1L << 15));
             Assert.assertTrue(
                     LocalColumns.sharedProductCount() > shared + 2, "not split into chunks");
             NDList expected = Fixtures.reference(initialized, loss, input, labels);

@@ -1,8 +1,6 @@
 package org.secorder.structured.internal.columns;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
@@ -751,27 +749,9 @@ public final class LocalColumns extends ColumnSet {
         for (int i = 0; i < size.length; i++) {
             long front = start[i] - padding[i];
             long back = union[i] - size[i] - front;
-            patches = padAxis(patches, i + 3, front, back);
+            patches = SharedCorrelation.pad(patches, i + 3, front, back);
         }
         return patches.reshape(batch, getColumnCount(), channels, product(union));
-    }
-
-    private static NDArray padAxis(NDArray array, int axis, long before, long after) {
-        NDList parts = new NDList(3);
-        Shape shape = array.getShape();
-        NDManager manager = array.getManager();
-        if (before > 0) {
-            parts.add(manager.zeros(withAxis(shape, axis, before), array.getDataType()));
-        }
-        parts.add(array);
-        if (after > 0) {
-            parts.add(manager.zeros(withAxis(shape, axis, after), array.getDataType()));
-        }
-        return parts.size() == 1 ? array : NDArrays.concat(parts, axis);
-    }
-
-    private static Shape withAxis(Shape shape, int axis, long length) {
-        return shape.slice(0, axis).add(length).addAll(shape.slice(axis + 1));
     }
 
     /** {@inheritDoc} */

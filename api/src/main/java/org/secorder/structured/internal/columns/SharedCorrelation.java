@@ -398,7 +398,8 @@ final class SharedCorrelation {
         return result;
     }
 
-    private static NDArray pad(NDArray array, int axis, long before, long after) {
+    /** Adds zeros before and after an axis. */
+    static NDArray pad(NDArray array, int axis, long before, long after) {
         NDList parts = new NDList(3);
         Shape shape = array.getShape();
         NDManager manager = array.getManager();
@@ -412,7 +413,8 @@ final class SharedCorrelation {
         return parts.size() == 1 ? array : NDArrays.concat(parts, axis);
     }
 
-    private static Shape withAxis(Shape shape, int axis, long length) {
+    /** The shape with another length along one axis. */
+    static Shape withAxis(Shape shape, int axis, long length) {
         return shape.slice(0, axis).add(length).addAll(shape.slice(axis + 1));
     }
 
