@@ -109,9 +109,8 @@ public class ConvolutionStructuredTest {
 
     /**
      * Overlapping average pooling that divides by the window size (DJL's default, as in LeNet): its
-     * window size, stride and padding are recognized and its transposed Jacobian taken without
-     * autograd, for the dense columns of a dense layer and the local columns of a smooth
-     * activation.
+     * window size, stride and padding are recognized and the local columns of a smooth activation
+     * mapped through it without being made dense; a dense layer's columns pass it too.
      */
     @Test
     public void overlappingAveragePoolingIsRecognizedAndExact() {

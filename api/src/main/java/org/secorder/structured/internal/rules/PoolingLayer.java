@@ -40,7 +40,8 @@ import org.secorder.structured.internal.propagation.Propagation;
  * depthwise convolution with the kernel {@code 1 / size}. Its window size, stride and padding are
  * read from one vector-Jacobian product of one-hot vectors at neighbouring outputs, and the
  * convolution is checked once per forward pass against the engine's own product with a random
- * vector; it then maps dense columns and {@link LocalColumns} without autograd.
+ * vector; it then maps {@link LocalColumns} (their shared kernels, or their patches) without
+ * autograd. Dense columns keep the engine's own pooling backward, which is faster for them.
  */
 public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap {
 
@@ -106,10 +107,10 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         for (int i = 0; i < spatial; i++) {
             center[i] = (outputShape.get(i + 1) - 1) / 2;
         }
-        // copy 0: a one at the center output; copy i + 1: at its neighbour along axis i
+        // copy 0 of the first sample: a one at the center output of its first channel; copy i + 1:
+        // at the center's neighbour along axis i
         long perCopy = outputShape.size();
-        long batch = output.getShape().get(0);
-        double[] hot = new double[Math.toIntExact(batch * (spatial + 1) * perCopy)];
+        double[] hot = new double[Math.toIntExact((spatial + 1) * perCopy)];
         for (int copy = 0; copy <= spatial; copy++) {
             long[] at = center.clone();
             if (copy > 0 && at[copy - 1] + 1 < outputShape.get(copy)) {
@@ -119,23 +120,18 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
             for (int i = 0; i < spatial; i++) {
                 flat = flat * outputShape.get(i + 1) + at[i];
             }
-            for (long n = 0; n < batch; n++) {
-                long base = (copy * batch + n) * perCopy;
-                for (long c = 0; c < outputShape.get(0); c++) {
-                    hot[Math.toIntExact(base + c * outputShape.slice(1).size() + flat)] = 1;
-                }
-            }
+            hot[Math.toIntExact(copy * perCopy + flat)] = 1;
         }
-        Shape rowsShape = new Shape(batch * (spatial + 1)).addAll(outputShape);
+        Shape rowsShape = new Shape(spatial + 1).addAll(outputShape);
         NDArray rows =
                 HostArrays.create(output.getManager(), hot, rowsShape)
                         .toType(output.getDataType(), false);
-        NDArray spread = apply(rows, spatial + 1);
+        NDArray first = input.get(new NDIndex("0:1"));
+        NDArray spread = transposedProduct(first.repeat(0, spatial + 1), rows);
         long positions = inputShape.slice(1).size();
         double[][] maps = new double[spatial + 1][];
         for (int copy = 0; copy <= spatial; copy++) {
-            maps[copy] =
-                    spread.get(copy * batch).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
+            maps[copy] = spread.get(copy).get(0).toType(DataType.FLOAT64, false).toDoubleArray();
         }
         long[][] settings = averageSettings(maps, center, positions);
         if (settings == null) {
@@ -400,12 +396,15 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     /** {@inheritDoc} */
     @Override
     public NDArray apply(NDArray rows, long k) {
-        if (averageKernel != null) {
-            return spreadAverage(rows, false);
-        }
+        // autograd also for a recognized average pooling: the engine's pooling backward is
+        // faster on dense rows than the spread by a convolution
+        return transposedProduct(k == 1 ? input.duplicate() : input.repeat(0, k), rows);
+    }
+
+    /** The vector-Jacobian product of the block at the given inputs with rows at its output. */
+    private NDArray transposedProduct(NDArray repeated, NDArray rows) {
         Propagation propagation = getPropagation();
         SecondOrderEngine engine = propagation.getEngine();
-        NDArray repeated = k == 1 ? input.duplicate() : input.repeat(0, k);
         repeated.setRequiresGradient(true);
         RecordingScope recording = engine.recording(true);
         try {
