@@ -1,6 +1,10 @@
 package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.convolutional.Conv1d;
@@ -8,6 +12,7 @@ import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.convolutional.Convolution;
 import java.util.Arrays;
+import org.secorder.evaluation.HostArrays;
 import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.columns.DenseColumns;
 import org.secorder.structured.internal.columns.DiagonalColumns;
@@ -48,6 +53,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     private NDArray flippedWeight;
     private NDArray patches;
     private final Accumulators.Deferred pointRule = this::finishPoints;
+
+    /** Per product: writing, squaring and summing it, in multiplications' worth of time. */
+    private static final long PRODUCT_OVERHEAD = 8;
 
     /**
      * Creates the layer of a convolution block.
@@ -255,38 +263,232 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         long batch = dense.getBatchSize();
         long count = dense.getColumnCount();
         long filters = outputShape.get(0);
-        long perGroup = filters / groups;
         long positions = outputShape.slice(1).size();
         NDArray values = dense.getValues();
-        NDArray grouped;
-        if (groups == 1) {
-            grouped = values.reshape(batch, count * filters, positions);
-        } else {
-            grouped =
-                    values.reshape(batch, count, groups, perGroup, positions)
-                            .transpose(0, 2, 1, 3, 4)
-                            .reshape(batch * groups, count * perGroup, positions);
-        }
-        // the largest arrays of the rule (batch x columns x weights): squared and signed in
-        // place, and summed over the columns and, unless per sample, the batch in one reduction
-        NDArray products = grouped.matMul(patches);
-        NDArray squares = products.muli(products).reshape(batch, groups, count, -1);
-        NDArray signs = dense.getSigns();
-        if (signs != null) {
-            squares.muli(signs.reshape(batch, 1, count, 1));
-        }
         Accumulators accumulators = getPropagation().getAccumulators();
-        Shape weightShape = weight.getArray().getShape();
         NDArray weightSquares =
-                accumulators.isPerSample()
-                        ? squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape))
-                        : squares.sum(new int[] {0, 2}).reshape(weightShape);
-        accumulators.add(weight, weightSquares);
+                usePairs(count)
+                        ? pairSquares(values, dense.getSigns(), batch, count)
+                        : productSquares(values, dense.getSigns(), batch, count);
+        Shape weightShape = weightShape();
+        accumulators.add(
+                weight,
+                weightSquares.reshape(
+                        accumulators.isPerSample()
+                                ? new Shape(batch).addAll(weightShape)
+                                : weightShape));
         if (bias != null) {
             NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
             NDArray biasSquares = dense.signedColumnSum(sums.square());
             accumulators.addPerSample(bias, biasSquares);
         }
+    }
+
+    /**
+     * Whether the weight diagonal of {@code count} dense columns is cheaper through the pairs of
+     * output positions than through every column's product with the unfolded input.
+     *
+     * <p>Per sample, filter and unfolded input element, the products take {@code count * P}
+     * multiplications and write, square and sum {@code count} values; the pairs take {@code P (P +
+     * 1) / 2} multiplications in one large matrix product.
+     */
+    private boolean usePairs(long count) {
+        long positions = outputShape.slice(1).size();
+        return positions * (positions + 1) / 2 <= count * (positions + PRODUCT_OVERHEAD);
+    }
+
+    /**
+     * {@code sum_c sign_c (V_c X)^2} from every column's product with the unfolded input, in blocks
+     * of samples (and of columns, where one sample's products are too large) within the working
+     * set.
+     *
+     * @return {@code (N, weights)} per sample, or the sum over the batch
+     */
+    private NDArray productSquares(NDArray values, NDArray signs, long batch, long count) {
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        long positions = outputShape.slice(1).size();
+        long unfolded = patches.getShape().get(2);
+        long weights = filters * unfolded;
+        boolean perSample = getPropagation().getAccumulators().isPerSample();
+        // (N G, K, F / G, P): each sample's and group's columns
+        NDArray grouped =
+                groups == 1
+                        ? values.reshape(batch, count, perGroup, positions)
+                        : values.reshape(batch, count, groups, perGroup, positions)
+                                .transpose(0, 2, 1, 3, 4)
+                                .reshape(batch * groups, count, perGroup, positions);
+        long limit = workingElements();
+        long samplesPerBlock = Math.max(1, Math.min(batch, limit / (count * weights)));
+        long columnsPerBlock =
+                samplesPerBlock > 1 ? count : Math.max(1, Math.min(count, limit / weights));
+        NDList parts = new NDList();
+        NDArray total = null;
+        for (long from = 0; from < batch; from += samplesPerBlock) {
+            long to = Math.min(batch, from + samplesPerBlock);
+            NDArray inputs = patches.get(new NDIndex("{}:{}", from * groups, to * groups));
+            NDArray blockSum = null;
+            for (long first = 0; first < count; first += columnsPerBlock) {
+                long last = Math.min(count, first + columnsPerBlock);
+                NDArray block =
+                        grouped.get(
+                                        new NDIndex(
+                                                "{}:{}, {}:{}",
+                                                from * groups,
+                                                to * groups,
+                                                first,
+                                                last))
+                                .reshape(
+                                        (to - from) * groups, (last - first) * perGroup, positions);
+                // the largest arrays of the rule (samples x columns x weights): squared and
+                // signed in place, and summed over the columns and, unless per sample, the
+                // samples in one reduction
+                NDArray products = block.matMul(inputs);
+                NDArray squares =
+                        products.muli(products).reshape(to - from, groups, last - first, -1);
+                if (signs != null) {
+                    squares.muli(
+                            signs.get(new NDIndex("{}:{}, {}:{}", from, to, first, last))
+                                    .reshape(to - from, 1, last - first, 1));
+                }
+                NDArray sum =
+                        perSample ? squares.sum(new int[] {2}) : squares.sum(new int[] {0, 2});
+                products.close();
+                blockSum = add(blockSum, sum);
+            }
+            if (perSample) {
+                parts.add(blockSum);
+            } else {
+                total = add(total, blockSum);
+            }
+        }
+        return perSample ? concat(parts) : total;
+    }
+
+    /**
+     * {@code sum_c sign_c (V_c X)^2} through the pairs of output positions: per sample and group,
+     * {@code sum_{p, q} (sum_c sign_c v_cp v_cq) (x_p x_q)}, the two symmetric factors kept for
+     * {@code p <= q} with the pairs {@code p < q} counted twice, contracted over the pairs (and,
+     * unless per sample, the samples) in one matrix product, in blocks of samples within the
+     * working set.
+     *
+     * @return {@code (N, weights)} per sample, or the sum over the batch
+     */
+    private NDArray pairSquares(NDArray values, NDArray signs, long batch, long count) {
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        long positions = outputShape.slice(1).size();
+        long pairs = positions * (positions + 1) / 2;
+        long unfolded = patches.getShape().get(2);
+        boolean perSample = getPropagation().getAccumulators().isPerSample();
+        // (N, F, K, P): the columns of every filter
+        NDArray columnsFirst =
+                values.reshape(batch, count, filters, positions).transpose(0, 2, 1, 3);
+        NDArray weights = pairWeights(values.getManager(), positions, values);
+        long limit = workingElements();
+        long perSampleElements =
+                filters * (2 * count * positions + positions * positions + pairs)
+                        + groups * pairs * unfolded
+                        + (perSample ? filters * unfolded : 0);
+        long samplesPerBlock = Math.max(1, Math.min(batch, limit / perSampleElements));
+        NDList parts = new NDList();
+        NDArray total = null;
+        for (long from = 0; from < batch; from += samplesPerBlock) {
+            long to = Math.min(batch, from + samplesPerBlock);
+            long samples = to - from;
+            NDIndex block = new NDIndex("{}:{}", from, to);
+            NDArray own = columnsFirst.get(block);
+            NDArray signed =
+                    signs == null ? own : own.mul(signs.get(block).reshape(samples, 1, count, 1));
+            // (n F, P, P): sum_c sign_c v_cp v_cq
+            NDArray gram =
+                    own.transpose(0, 1, 3, 2)
+                            .reshape(samples * filters, positions, count)
+                            .matMul(signed.reshape(samples * filters, count, positions));
+            NDArray factor = upperTriangle(gram).muli(weights);
+            gram.close();
+            NDArray inputs = patches.get(new NDIndex("{}:{}", from * groups, to * groups));
+            // (n G, pairs, U): x_p x_q for p <= q
+            NDArray inputFactor = upperPairs(inputs);
+            if (perSample) {
+                parts.add(
+                        factor.reshape(samples * groups, perGroup, pairs)
+                                .matMul(inputFactor)
+                                .reshape(samples, filters * unfolded));
+            } else {
+                NDArray left =
+                        factor.reshape(samples, groups, perGroup, pairs)
+                                .transpose(1, 2, 0, 3)
+                                .reshape(groups, perGroup, samples * pairs);
+                NDArray right =
+                        inputFactor
+                                .reshape(samples, groups, pairs, unfolded)
+                                .transpose(1, 0, 2, 3)
+                                .reshape(groups, samples * pairs, unfolded);
+                total = add(total, left.matMul(right).reshape(filters * unfolded));
+            }
+            factor.close();
+            inputFactor.close();
+        }
+        return perSample ? concat(parts) : total;
+    }
+
+    /** {@code (M, P, P) -> (M, P (P + 1) / 2)}: the entries {@code p <= q}, row by row. */
+    private static NDArray upperTriangle(NDArray square) {
+        long positions = square.getShape().get(1);
+        if (positions == 1) {
+            return square.reshape(square.getShape().get(0), 1);
+        }
+        NDList rows = new NDList(Math.toIntExact(positions));
+        for (long p = 0; p < positions; p++) {
+            rows.add(square.get(new NDIndex(":, {}, {}:", p, p)));
+        }
+        return NDArrays.concat(rows, 1);
+    }
+
+    /** {@code (M, P, U) -> (M, P (P + 1) / 2, U)}: {@code x_p x_q} for {@code p <= q}, as above. */
+    private static NDArray upperPairs(NDArray inputs) {
+        long positions = inputs.getShape().get(1);
+        if (positions == 1) {
+            return inputs.square();
+        }
+        NDList rows = new NDList(Math.toIntExact(positions));
+        for (long p = 0; p < positions; p++) {
+            NDArray row = inputs.get(new NDIndex(":, {}:{}", p, p + 1));
+            rows.add(inputs.get(new NDIndex(":, {}:", p)).mul(row));
+        }
+        return NDArrays.concat(rows, 1);
+    }
+
+    /** One for the pairs {@code p = q}, two for {@code p < q}, in the order above. */
+    private static NDArray pairWeights(NDManager manager, long positions, NDArray like) {
+        float[] weights = new float[Math.toIntExact(positions * (positions + 1) / 2)];
+        int k = 0;
+        for (long p = 0; p < positions; p++) {
+            for (long q = p; q < positions; q++) {
+                weights[k++] = p == q ? 1 : 2;
+            }
+        }
+        return HostArrays.create(manager, weights, new Shape(weights.length))
+                .toType(like.getDataType(), false);
+    }
+
+    private static NDArray add(NDArray sum, NDArray part) {
+        if (sum == null) {
+            return part;
+        }
+        sum.addi(part);
+        part.close();
+        return sum;
+    }
+
+    private static NDArray concat(NDList parts) {
+        return parts.size() == 1 ? parts.head() : NDArrays.concat(parts, 0);
+    }
+
+    /** The most elements the weight rule of dense columns holds at once. */
+    private long workingElements() {
+        return getPropagation().columnsWithinLimit(0, 1);
     }
 
     /**
@@ -419,7 +621,10 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (!transposing) {
             perSample -= 3 * inputShape.size();
         }
-        return columns.elementCount(count) + columns.getBatchSize() * count * perSample;
+        long batch = columns.getBatchSize();
+        // the weight rule's products or pair factors, in blocks within the working set
+        long products = Math.min(workingElements(), batch * Math.max(1, count) * weightSize());
+        return columns.elementCount(count) + batch * count * perSample + products;
     }
 
     private long localInputWindow(long[] window) {
@@ -432,8 +637,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     }
 
     /**
-     * Returns the elements per sample and column: the dense columns, the weight products and their
-     * squares, and the spread, padded and transposed columns.
+     * Returns the elements per sample and column: the dense columns and their regrouped and signed
+     * copies, and the spread, padded and transposed columns. The weight rule's products are not per
+     * column: it takes them in blocks within the working set.
      *
      * @return the element count
      */
@@ -442,7 +648,10 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (inputShape == null) {
             return 0;
         }
-        long weights = weight.getArray().size();
-        return outputShape.size() + 2 * weights + 3 * inputShape.size();
+        return 3 * outputShape.size() + 3 * inputShape.size();
+    }
+
+    private long weightSize() {
+        return weight.getArray().size();
     }
 }
