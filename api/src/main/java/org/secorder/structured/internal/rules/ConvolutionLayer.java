@@ -217,6 +217,12 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
      * every input position that the patch reaches, without cropping the padding.
      */
     private NDArray transposedConvolution(NDArray rows, boolean full) {
+        if (!full && isStrided()) {
+            NDArray phased = polyphaseTransposedConvolution(rows);
+            if (phased != null) {
+                return phased;
+            }
+        }
         NDArray spread = rows;
         long[] margins = new long[spatial];
         for (int i = 0; i < spatial; i++) {
@@ -245,6 +251,138 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
                         dilation,
                         groups)
                 .head();
+    }
+
+    private boolean isStrided() {
+        for (int i = 0; i < spatial; i++) {
+            if (stride.get(i) > 1) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The transposed convolution onto the whole input, one small convolution per phase of the input
+     * positions modulo the stride, instead of one convolution of the zero-interleaved rows, which
+     * multiplies {@code stride^d} times as many zeros as values.
+     *
+     * <p>Along one axis, the input position {@code i = r + s j} receives {@code sum_k w[k] g[j + (r
+     * + pad - k d) / s]} over the taps {@code k} for which {@code r + pad - k d} is a multiple of
+     * the stride {@code s}: every {@code s / gcd(d, s)}-th tap, at output offsets {@code d / gcd(d,
+     * s)} apart. So phase {@code r} is a stride-1 convolution of the shifted rows with those taps
+     * of the flipped kernel, dilated by {@code d / gcd(d, s)}. The phases, each {@code ceil(I / s)}
+     * long, are interleaved by stacking and cropped to the input.
+     */
+    private NDArray polyphaseTransposedConvolution(NDArray rows) {
+        int phaseCount = 1;
+        long[] phaseLengths = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            phaseCount *= Math.toIntExact(stride.get(i));
+            phaseLengths[i] = (inputShape.get(i + 1) + stride.get(i) - 1) / stride.get(i);
+        }
+        NDList phases = new NDList(phaseCount);
+        long[] residues = new long[spatial];
+        for (int phase = 0; phase < phaseCount; phase++) {
+            int rest = phase;
+            for (int i = spatial - 1; i >= 0; i--) {
+                residues[i] = rest % stride.get(i);
+                rest /= Math.toIntExact(stride.get(i));
+            }
+            NDArray part = phase(rows, residues, phaseLengths);
+            if (part == null) {
+                return null;
+            }
+            phases.add(part);
+        }
+        // interleave the last axis first: the phases are in row-major order of their residues
+        for (int i = spatial - 1; i >= 0; i--) {
+            int step = Math.toIntExact(stride.get(i));
+            if (step == 1) {
+                continue;
+            }
+            NDList merged = new NDList(phases.size() / step);
+            for (int first = 0; first < phases.size(); first += step) {
+                NDArray stacked =
+                        NDArrays.stack(new NDList(phases.subList(first, first + step)), i + 3);
+                Shape shape = stacked.getShape();
+                Shape joined =
+                        shape.slice(0, i + 2)
+                                .add(shape.get(i + 2) * step)
+                                .addAll(shape.slice(i + 4));
+                merged.add(stacked.reshape(joined));
+            }
+            phases = merged;
+        }
+        NDArray result = phases.head();
+        for (int i = 0; i < spatial; i++) {
+            if (result.getShape().get(i + 2) != inputShape.get(i + 1)) {
+                result = Strided.slice(result, i + 2, 0, inputShape.get(i + 1), 1);
+            }
+        }
+        return result;
+    }
+
+    /**
+     * One phase of {@link #polyphaseTransposedConvolution}, {@code lengths} long on every axis, or
+     * {@code null} where the padding leaves the phase none of the rows.
+     */
+    private NDArray phase(NDArray rows, long[] residues, long[] lengths) {
+        NDArray taps = flippedWeight;
+        NDArray shifted = rows;
+        long[] dilations = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            long s = stride.get(i);
+            long d = dilation.get(i);
+            long size = kernel.get(i);
+            long r = residues[i];
+            long p = padding.get(i);
+            long common = gcd(d, s);
+            long tapStep = s / common;
+            long first = -1;
+            for (long k = 0; k < Math.min(size, tapStep) && first < 0; k++) {
+                if (Math.floorMod(r + p - k * d, s) == 0) {
+                    first = k;
+                }
+            }
+            if (first < 0) {
+                // no tap reaches these input positions
+                Shape shape =
+                        new Shape(rows.getShape().get(0), inputShape.get(0))
+                                .addAll(new Shape(lengths));
+                return rows.getManager().zeros(shape, rows.getDataType());
+            }
+            long count = (size - 1 - first) / tapStep + 1;
+            long last = first + (count - 1) * tapStep;
+            long offset = Math.floorDiv(r + p - last * d, s);
+            dilations[i] = d / common;
+            // the flipped kernel holds tap k at size - 1 - k: the taps last, ..., first
+            long from = size - 1 - last;
+            taps = Strided.slice(taps, i + 2, from, from + (count - 1) * tapStep + 1, tapStep);
+            long outputLength = outputShape.get(i + 1);
+            long after = lengths[i] + (count - 1) * dilations[i] + offset - outputLength;
+            if (Math.max(0, offset) + Math.max(0, -after) >= outputLength) {
+                // a padding so wide that a phase sees none of the rows: the general route
+                return null;
+            }
+            shifted = Strided.pad(shifted, i + 2, -offset, after);
+        }
+        long[] ones = new long[spatial];
+        Arrays.fill(ones, 1);
+        return shifted.getNDArrayInternal()
+                .convolution(
+                        shifted,
+                        taps,
+                        null,
+                        new Shape(ones),
+                        new Shape(new long[spatial]),
+                        new Shape(dilations),
+                        groups)
+                .head();
+    }
+
+    private static long gcd(long a, long b) {
+        return b == 0 ? a : gcd(b, a % b);
     }
 
     /** {@inheritDoc} */
