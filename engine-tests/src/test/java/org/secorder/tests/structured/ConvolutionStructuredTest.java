@@ -109,9 +109,10 @@ public class ConvolutionStructuredTest {
 
     /**
      * The weight rule of dense columns takes large outputs (a strided, dilated, grouped Conv2d with
-     * 25 output positions) through every column's product with the unfolded input, and small ones
-     * (a depthwise Conv2d and a 1x1 Conv2d with 4 positions) through the pairs of positions; both
-     * give the exact diagonal, also when a budget of one byte runs every sample and column alone.
+     * 25 output positions, a depthwise one with 4) through every column's product with the unfolded
+     * input, and small ones (a grouped Conv2d with one output position) through the pairs of
+     * positions; both give the exact diagonal, also when a budget of one byte runs every sample and
+     * column alone.
      */
     @Test
     public void weightRuleIsExactOnLargeAndSmallOutputs() {
@@ -169,7 +170,7 @@ public class ConvolutionStructuredTest {
                 .add(Activation.reluBlock())
                 .add(conv2d(new Shape(3, 3), 4).optStride(new Shape(2, 2)).optGroups(4).build())
                 .add(Activation.reluBlock())
-                .add(conv2d(new Shape(1, 1), 3).build())
+                .add(conv2d(new Shape(2, 2), 4).optGroups(2).build())
                 .add(Activation.reluBlock())
                 .add(Networks.flatten())
                 .add(Networks.linear(3));

@@ -57,6 +57,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     /** Per product: writing, squaring and summing it, in multiplications' worth of time. */
     private static final long PRODUCT_OVERHEAD = 8;
 
+    /** Per product of two unfolded inputs: slicing, multiplying and joining them. */
+    private static final long PAIR_OVERHEAD = 4;
+
     /**
      * Creates the layer of a convolution block.
      *
@@ -426,13 +429,23 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
      * Whether the weight diagonal of {@code count} dense columns is cheaper through the pairs of
      * output positions than through every column's product with the unfolded input.
      *
-     * <p>Per sample, filter and unfolded input element, the products take {@code count * P}
-     * multiplications and write, square and sum {@code count} values; the pairs take {@code P (P +
-     * 1) / 2} multiplications in one large matrix product.
+     * <p>Per sample, the products take {@code count * P} multiplications per weight and write,
+     * square and sum {@code count} values per weight; the pairs take {@code P (P + 1) / 2}
+     * multiplications per weight in one large matrix product, plus the products of the unfolded
+     * input's pairs (as large as the weights' share of it for a depthwise convolution) and the
+     * columns' Gram matrices.
      */
     private boolean usePairs(long count) {
         long positions = outputShape.slice(1).size();
-        return positions * (positions + 1) / 2 <= count * (positions + PRODUCT_OVERHEAD);
+        long pairs = positions * (positions + 1) / 2;
+        long filters = outputShape.get(0);
+        long unfolded = patches.getShape().get(2);
+        long weights = filters * unfolded;
+        double productCost = (double) weights * count * (positions + PRODUCT_OVERHEAD);
+        double pairCost =
+                (double) pairs * (weights + groups * unfolded * PAIR_OVERHEAD)
+                        + (double) filters * count * positions * positions;
+        return pairCost <= productCost;
     }
 
     /**
