@@ -3,6 +3,7 @@ package org.secorder.tests.structured;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
@@ -13,6 +14,7 @@ import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
+import org.secorder.structured.StructuredDiagonal;
 import org.secorder.structured.internal.rules.PoolingLayer;
 import org.testng.Assert;
 import org.testng.annotations.Test;
@@ -175,6 +177,94 @@ public class ConvolutionStructuredTest {
                 PoolingLayer.averageWindowCount() > recognized,
                 constantKernel,
                 "recognized where the engine's kernel is constant");
+    }
+
+    /**
+     * The weight rule of dense columns takes large outputs (a strided, dilated, grouped Conv2d with
+     * 25 output positions, a depthwise one with 4) through every column's product with the unfolded
+     * input, and small ones (a grouped Conv2d with one output position) through the pairs of
+     * positions; both give the exact diagonal, also when a budget of one byte runs every sample and
+     * column alone.
+     */
+    @Test
+    public void weightRuleIsExactOnLargeAndSmallOutputs() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Shape shape = new Shape(3, 4, 9, 9);
+            Block model = Fixtures.initialize(largeAndSmallOutputs(), manager, shape, 43);
+            NDArray input = Fixtures.normal(manager, 44, shape);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDList expected = Fixtures.reference(model, loss, input, labels);
+            Fixtures.assertMatches(
+                    Fixtures.structured(model, loss, input, labels, true),
+                    expected,
+                    Fixtures.tolerance());
+            Fixtures.assertMatches(
+                    compute(model, loss, input, labels, false, 1), expected, Fixtures.tolerance());
+        }
+    }
+
+    /**
+     * On the network above, each sample's diagonal is {@code 1/N} times the exact diagonal of a
+     * batch holding that sample alone, on both routes of the weight rule.
+     */
+    @Test
+    public void weightRuleIsExactPerSampleOnLargeAndSmallOutputs() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Shape shape = new Shape(3, 4, 9, 9);
+            Block model = Fixtures.initialize(largeAndSmallOutputs(), manager, shape, 45);
+            NDArray input = Fixtures.normal(manager, 46, shape);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            NDArray[] perSample = compute(model, loss, input, labels, true, 256L << 20);
+            for (int n = 0; n < 3; n++) {
+                NDIndex sample = new NDIndex("{}:{}", n, n + 1);
+                NDList single =
+                        Fixtures.reference(model, loss, input.get(sample), labels.get(sample));
+                NDArray[] actual = new NDArray[perSample.length];
+                for (int p = 0; p < perSample.length; p++) {
+                    actual[p] = perSample[p].get(n).mul(3);
+                }
+                Fixtures.assertMatches(actual, single, Fixtures.tolerance());
+            }
+        }
+    }
+
+    private static Block largeAndSmallOutputs() {
+        return new SequentialBlock()
+                .add(
+                        conv2d(new Shape(3, 3), 4)
+                                .optStride(new Shape(2, 2))
+                                .optPadding(new Shape(2, 2))
+                                .optDilation(new Shape(2, 2))
+                                .optGroups(2)
+                                .build())
+                .add(Activation.reluBlock())
+                .add(conv2d(new Shape(3, 3), 4).optStride(new Shape(2, 2)).optGroups(4).build())
+                .add(Activation.reluBlock())
+                .add(conv2d(new Shape(2, 2), 4).optGroups(2).build())
+                .add(Activation.reluBlock())
+                .add(Networks.flatten())
+                .add(Networks.linear(3));
+    }
+
+    private static NDArray[] compute(
+            Block model,
+            Loss loss,
+            NDArray input,
+            NDArray labels,
+            boolean perSample,
+            long budgetBytes) {
+        return StructuredDiagonal.compute(
+                model,
+                loss,
+                new NDList(input),
+                new NDList(labels),
+                true,
+                perSample,
+                false,
+                budgetBytes,
+                input.getManager());
     }
 
     private static Conv2d.Builder conv2d(Shape kernel, int filters) {

@@ -1,6 +1,10 @@
 package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
 import ai.djl.nn.convolutional.Conv1d;
@@ -8,6 +12,7 @@ import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.convolutional.Conv3d;
 import ai.djl.nn.convolutional.Convolution;
 import java.util.Arrays;
+import org.secorder.evaluation.HostArrays;
 import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.columns.DenseColumns;
 import org.secorder.structured.internal.columns.DiagonalColumns;
@@ -48,6 +53,12 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     private NDArray flippedWeight;
     private NDArray patches;
     private final Accumulators.Deferred pointRule = this::finishPoints;
+
+    /** Per product: writing, squaring and summing it, in multiplications' worth of time. */
+    private static final long PRODUCT_OVERHEAD = 8;
+
+    /** Per product of two unfolded inputs: slicing, multiplying and joining them. */
+    private static final long PAIR_OVERHEAD = 4;
 
     /**
      * Creates the layer of a convolution block.
@@ -209,6 +220,12 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
      * every input position that the patch reaches, without cropping the padding.
      */
     private NDArray transposedConvolution(NDArray rows, boolean full) {
+        if (!full && isStrided()) {
+            NDArray phased = polyphaseTransposedConvolution(rows);
+            if (phased != null) {
+                return phased;
+            }
+        }
         NDArray spread = rows;
         long[] margins = new long[spatial];
         for (int i = 0; i < spatial; i++) {
@@ -239,6 +256,138 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
                 .head();
     }
 
+    private boolean isStrided() {
+        for (int i = 0; i < spatial; i++) {
+            if (stride.get(i) > 1) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * The transposed convolution onto the whole input, one small convolution per phase of the input
+     * positions modulo the stride, instead of one convolution of the zero-interleaved rows, which
+     * multiplies {@code stride^d} times as many zeros as values.
+     *
+     * <p>Along one axis, the input position {@code i = r + s j} receives {@code sum_k w[k] g[j + (r
+     * + pad - k d) / s]} over the taps {@code k} for which {@code r + pad - k d} is a multiple of
+     * the stride {@code s}: every {@code s / gcd(d, s)}-th tap, at output offsets {@code d / gcd(d,
+     * s)} apart. So phase {@code r} is a stride-1 convolution of the shifted rows with those taps
+     * of the flipped kernel, dilated by {@code d / gcd(d, s)}. The phases, each {@code ceil(I / s)}
+     * long, are interleaved by stacking and cropped to the input.
+     */
+    private NDArray polyphaseTransposedConvolution(NDArray rows) {
+        int phaseCount = 1;
+        long[] phaseLengths = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            phaseCount *= Math.toIntExact(stride.get(i));
+            phaseLengths[i] = (inputShape.get(i + 1) + stride.get(i) - 1) / stride.get(i);
+        }
+        NDList phases = new NDList(phaseCount);
+        long[] residues = new long[spatial];
+        for (int phase = 0; phase < phaseCount; phase++) {
+            int rest = phase;
+            for (int i = spatial - 1; i >= 0; i--) {
+                residues[i] = rest % stride.get(i);
+                rest /= Math.toIntExact(stride.get(i));
+            }
+            NDArray part = phase(rows, residues, phaseLengths);
+            if (part == null) {
+                return null;
+            }
+            phases.add(part);
+        }
+        // interleave the last axis first: the phases are in row-major order of their residues
+        for (int i = spatial - 1; i >= 0; i--) {
+            int step = Math.toIntExact(stride.get(i));
+            if (step == 1) {
+                continue;
+            }
+            NDList merged = new NDList(phases.size() / step);
+            for (int first = 0; first < phases.size(); first += step) {
+                NDArray stacked =
+                        NDArrays.stack(new NDList(phases.subList(first, first + step)), i + 3);
+                Shape shape = stacked.getShape();
+                Shape joined =
+                        shape.slice(0, i + 2)
+                                .add(shape.get(i + 2) * step)
+                                .addAll(shape.slice(i + 4));
+                merged.add(stacked.reshape(joined));
+            }
+            phases = merged;
+        }
+        NDArray result = phases.head();
+        for (int i = 0; i < spatial; i++) {
+            if (result.getShape().get(i + 2) != inputShape.get(i + 1)) {
+                result = Strided.slice(result, i + 2, 0, inputShape.get(i + 1), 1);
+            }
+        }
+        return result;
+    }
+
+    /**
+     * One phase of {@link #polyphaseTransposedConvolution}, {@code lengths} long on every axis, or
+     * {@code null} where the padding leaves the phase none of the rows.
+     */
+    private NDArray phase(NDArray rows, long[] residues, long[] lengths) {
+        NDArray taps = flippedWeight;
+        NDArray shifted = rows;
+        long[] dilations = new long[spatial];
+        for (int i = 0; i < spatial; i++) {
+            long s = stride.get(i);
+            long d = dilation.get(i);
+            long size = kernel.get(i);
+            long r = residues[i];
+            long p = padding.get(i);
+            long common = gcd(d, s);
+            long tapStep = s / common;
+            long first = -1;
+            for (long k = 0; k < Math.min(size, tapStep) && first < 0; k++) {
+                if (Math.floorMod(r + p - k * d, s) == 0) {
+                    first = k;
+                }
+            }
+            if (first < 0) {
+                // no tap reaches these input positions
+                Shape shape =
+                        new Shape(rows.getShape().get(0), inputShape.get(0))
+                                .addAll(new Shape(lengths));
+                return rows.getManager().zeros(shape, rows.getDataType());
+            }
+            long count = (size - 1 - first) / tapStep + 1;
+            long last = first + (count - 1) * tapStep;
+            long offset = Math.floorDiv(r + p - last * d, s);
+            dilations[i] = d / common;
+            // the flipped kernel holds tap k at size - 1 - k: the taps last, ..., first
+            long from = size - 1 - last;
+            taps = Strided.slice(taps, i + 2, from, from + (count - 1) * tapStep + 1, tapStep);
+            long outputLength = outputShape.get(i + 1);
+            long after = lengths[i] + (count - 1) * dilations[i] + offset - outputLength;
+            if (Math.max(0, offset) + Math.max(0, -after) >= outputLength) {
+                // a padding so wide that a phase sees none of the rows: the general route
+                return null;
+            }
+            shifted = Strided.pad(shifted, i + 2, -offset, after);
+        }
+        long[] ones = new long[spatial];
+        Arrays.fill(ones, 1);
+        return shifted.getNDArrayInternal()
+                .convolution(
+                        shifted,
+                        taps,
+                        null,
+                        new Shape(ones),
+                        new Shape(new long[spatial]),
+                        new Shape(dilations),
+                        groups)
+                .head();
+    }
+
+    private static long gcd(long a, long b) {
+        return b == 0 ? a : gcd(b, a % b);
+    }
+
     /** {@inheritDoc} */
     @Override
     public void accumulate(ColumnSet columns) {
@@ -255,38 +404,242 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         long batch = dense.getBatchSize();
         long count = dense.getColumnCount();
         long filters = outputShape.get(0);
-        long perGroup = filters / groups;
         long positions = outputShape.slice(1).size();
         NDArray values = dense.getValues();
-        NDArray grouped;
-        if (groups == 1) {
-            grouped = values.reshape(batch, count * filters, positions);
-        } else {
-            grouped =
-                    values.reshape(batch, count, groups, perGroup, positions)
-                            .transpose(0, 2, 1, 3, 4)
-                            .reshape(batch * groups, count * perGroup, positions);
-        }
-        // the largest arrays of the rule (batch x columns x weights): squared and signed in
-        // place, and summed over the columns and, unless per sample, the batch in one reduction
-        NDArray products = grouped.matMul(patches);
-        NDArray squares = products.muli(products).reshape(batch, groups, count, -1);
-        NDArray signs = dense.getSigns();
-        if (signs != null) {
-            squares.muli(signs.reshape(batch, 1, count, 1));
-        }
         Accumulators accumulators = getPropagation().getAccumulators();
-        Shape weightShape = weight.getArray().getShape();
         NDArray weightSquares =
-                accumulators.isPerSample()
-                        ? squares.sum(new int[] {2}).reshape(new Shape(batch).addAll(weightShape))
-                        : squares.sum(new int[] {0, 2}).reshape(weightShape);
-        accumulators.add(weight, weightSquares);
+                usePairs(count)
+                        ? pairSquares(values, dense.getSigns(), batch, count)
+                        : productSquares(values, dense.getSigns(), batch, count);
+        Shape weightShape = weightShape();
+        accumulators.add(
+                weight,
+                weightSquares.reshape(
+                        accumulators.isPerSample()
+                                ? new Shape(batch).addAll(weightShape)
+                                : weightShape));
         if (bias != null) {
             NDArray sums = values.reshape(batch, count, filters, positions).sum(new int[] {3});
             NDArray biasSquares = dense.signedColumnSum(sums.square());
             accumulators.addPerSample(bias, biasSquares);
         }
+    }
+
+    /**
+     * Whether the weight diagonal of {@code count} dense columns is cheaper through the pairs of
+     * output positions than through every column's product with the unfolded input.
+     *
+     * <p>Per sample, the products take {@code count * P} multiplications per weight and write,
+     * square and sum {@code count} values per weight; the pairs take {@code P (P + 1) / 2}
+     * multiplications per weight in one large matrix product, plus the products of the unfolded
+     * input's pairs (as large as the weights' share of it for a depthwise convolution) and the
+     * columns' Gram matrices.
+     */
+    private boolean usePairs(long count) {
+        long positions = outputShape.slice(1).size();
+        long pairs = positions * (positions + 1) / 2;
+        long filters = outputShape.get(0);
+        long unfolded = patches.getShape().get(2);
+        long weights = filters * unfolded;
+        double productCost = (double) weights * count * (positions + PRODUCT_OVERHEAD);
+        double pairCost =
+                (double) pairs * (weights + groups * unfolded * PAIR_OVERHEAD)
+                        + (double) filters * count * positions * positions;
+        return pairCost <= productCost;
+    }
+
+    /**
+     * {@code sum_c sign_c (V_c X)^2} from every column's product with the unfolded input, in blocks
+     * of samples (and of columns, where one sample's products are too large) within the working
+     * set.
+     *
+     * @return {@code (N, weights)} per sample, or the sum over the batch
+     */
+    private NDArray productSquares(NDArray values, NDArray signs, long batch, long count) {
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        long positions = outputShape.slice(1).size();
+        long unfolded = patches.getShape().get(2);
+        long weights = filters * unfolded;
+        boolean perSample = getPropagation().getAccumulators().isPerSample();
+        // (N G, K, F / G, P): each sample's and group's columns
+        NDArray grouped =
+                groups == 1
+                        ? values.reshape(batch, count, perGroup, positions)
+                        : values.reshape(batch, count, groups, perGroup, positions)
+                                .transpose(0, 2, 1, 3, 4)
+                                .reshape(batch * groups, count, perGroup, positions);
+        long limit = workingElements();
+        long samplesPerBlock = Math.max(1, Math.min(batch, limit / (count * weights)));
+        long columnsPerBlock =
+                samplesPerBlock > 1 ? count : Math.max(1, Math.min(count, limit / weights));
+        NDList parts = new NDList();
+        NDArray total = null;
+        for (long from = 0; from < batch; from += samplesPerBlock) {
+            long to = Math.min(batch, from + samplesPerBlock);
+            NDArray inputs = patches.get(new NDIndex("{}:{}", from * groups, to * groups));
+            NDArray blockSum = null;
+            for (long first = 0; first < count; first += columnsPerBlock) {
+                long last = Math.min(count, first + columnsPerBlock);
+                NDArray block =
+                        grouped.get(
+                                        new NDIndex(
+                                                "{}:{}, {}:{}",
+                                                from * groups,
+                                                to * groups,
+                                                first,
+                                                last))
+                                .reshape(
+                                        (to - from) * groups, (last - first) * perGroup, positions);
+                // the largest arrays of the rule (samples x columns x weights): squared and
+                // signed in place, and summed over the columns and, unless per sample, the
+                // samples in one reduction
+                NDArray products = block.matMul(inputs);
+                NDArray squares =
+                        products.muli(products).reshape(to - from, groups, last - first, -1);
+                if (signs != null) {
+                    squares.muli(
+                            signs.get(new NDIndex("{}:{}, {}:{}", from, to, first, last))
+                                    .reshape(to - from, 1, last - first, 1));
+                }
+                NDArray sum =
+                        perSample ? squares.sum(new int[] {2}) : squares.sum(new int[] {0, 2});
+                products.close();
+                blockSum = add(blockSum, sum);
+            }
+            if (perSample) {
+                parts.add(blockSum);
+            } else {
+                total = add(total, blockSum);
+            }
+        }
+        return perSample ? concat(parts) : total;
+    }
+
+    /**
+     * {@code sum_c sign_c (V_c X)^2} through the pairs of output positions: per sample and group,
+     * {@code sum_{p, q} (sum_c sign_c v_cp v_cq) (x_p x_q)}, the two symmetric factors kept for
+     * {@code p <= q} with the pairs {@code p < q} counted twice, contracted over the pairs (and,
+     * unless per sample, the samples) in one matrix product, in blocks of samples within the
+     * working set.
+     *
+     * @return {@code (N, weights)} per sample, or the sum over the batch
+     */
+    private NDArray pairSquares(NDArray values, NDArray signs, long batch, long count) {
+        long filters = outputShape.get(0);
+        long perGroup = filters / groups;
+        long positions = outputShape.slice(1).size();
+        long pairs = positions * (positions + 1) / 2;
+        long unfolded = patches.getShape().get(2);
+        boolean perSample = getPropagation().getAccumulators().isPerSample();
+        // (N, F, K, P): the columns of every filter
+        NDArray columnsFirst =
+                values.reshape(batch, count, filters, positions).transpose(0, 2, 1, 3);
+        NDArray weights = pairWeights(values.getManager(), positions, values);
+        long limit = workingElements();
+        long perSampleElements =
+                filters * (2 * count * positions + positions * positions + pairs)
+                        + groups * pairs * unfolded
+                        + (perSample ? filters * unfolded : 0);
+        long samplesPerBlock = Math.max(1, Math.min(batch, limit / perSampleElements));
+        NDList parts = new NDList();
+        NDArray total = null;
+        for (long from = 0; from < batch; from += samplesPerBlock) {
+            long to = Math.min(batch, from + samplesPerBlock);
+            long samples = to - from;
+            NDIndex block = new NDIndex("{}:{}", from, to);
+            NDArray own = columnsFirst.get(block);
+            NDArray signed =
+                    signs == null ? own : own.mul(signs.get(block).reshape(samples, 1, count, 1));
+            // (n F, P, P): sum_c sign_c v_cp v_cq
+            NDArray gram =
+                    own.transpose(0, 1, 3, 2)
+                            .reshape(samples * filters, positions, count)
+                            .matMul(signed.reshape(samples * filters, count, positions));
+            NDArray factor = upperTriangle(gram).muli(weights);
+            gram.close();
+            NDArray inputs = patches.get(new NDIndex("{}:{}", from * groups, to * groups));
+            // (n G, pairs, U): x_p x_q for p <= q
+            NDArray inputFactor = upperPairs(inputs);
+            if (perSample) {
+                parts.add(
+                        factor.reshape(samples * groups, perGroup, pairs)
+                                .matMul(inputFactor)
+                                .reshape(samples, filters * unfolded));
+            } else {
+                NDArray left =
+                        factor.reshape(samples, groups, perGroup, pairs)
+                                .transpose(1, 2, 0, 3)
+                                .reshape(groups, perGroup, samples * pairs);
+                NDArray right =
+                        inputFactor
+                                .reshape(samples, groups, pairs, unfolded)
+                                .transpose(1, 0, 2, 3)
+                                .reshape(groups, samples * pairs, unfolded);
+                total = add(total, left.matMul(right).reshape(filters * unfolded));
+            }
+            factor.close();
+            inputFactor.close();
+        }
+        return perSample ? concat(parts) : total;
+    }
+
+    /** {@code (M, P, P) -> (M, P (P + 1) / 2)}: the entries {@code p <= q}, row by row. */
+    private static NDArray upperTriangle(NDArray square) {
+        long positions = square.getShape().get(1);
+        if (positions == 1) {
+            return square.reshape(square.getShape().get(0), 1);
+        }
+        NDList rows = new NDList(Math.toIntExact(positions));
+        for (long p = 0; p < positions; p++) {
+            rows.add(square.get(new NDIndex(":, {}, {}:", p, p)));
+        }
+        return NDArrays.concat(rows, 1);
+    }
+
+    /** {@code (M, P, U) -> (M, P (P + 1) / 2, U)}: {@code x_p x_q} for {@code p <= q}, as above. */
+    private static NDArray upperPairs(NDArray inputs) {
+        long positions = inputs.getShape().get(1);
+        if (positions == 1) {
+            return inputs.square();
+        }
+        NDList rows = new NDList(Math.toIntExact(positions));
+        for (long p = 0; p < positions; p++) {
+            NDArray row = inputs.get(new NDIndex(":, {}:{}", p, p + 1));
+            rows.add(inputs.get(new NDIndex(":, {}:", p)).mul(row));
+        }
+        return NDArrays.concat(rows, 1);
+    }
+
+    /** One for the pairs {@code p = q}, two for {@code p < q}, in the order above. */
+    private static NDArray pairWeights(NDManager manager, long positions, NDArray like) {
+        float[] weights = new float[Math.toIntExact(positions * (positions + 1) / 2)];
+        int k = 0;
+        for (long p = 0; p < positions; p++) {
+            for (long q = p; q < positions; q++) {
+                weights[k++] = p == q ? 1 : 2;
+            }
+        }
+        return HostArrays.create(manager, weights, new Shape(weights.length))
+                .toType(like.getDataType(), false);
+    }
+
+    private static NDArray add(NDArray sum, NDArray part) {
+        if (sum == null) {
+            return part;
+        }
+        sum.addi(part);
+        part.close();
+        return sum;
+    }
+
+    private static NDArray concat(NDList parts) {
+        return parts.size() == 1 ? parts.head() : NDArrays.concat(parts, 0);
+    }
+
+    /** The most elements the weight rule of dense columns holds at once. */
+    private long workingElements() {
+        return getPropagation().columnsWithinLimit(0, 1);
     }
 
     /**
@@ -421,7 +774,10 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (!transposing) {
             perSample -= 3 * inputShape.size();
         }
-        return columns.elementCount(count) + columns.getBatchSize() * count * perSample;
+        long batch = columns.getBatchSize();
+        // the weight rule's products or pair factors, in blocks within the working set
+        long products = Math.min(workingElements(), batch * Math.max(1, count) * weightSize());
+        return columns.elementCount(count) + batch * count * perSample + products;
     }
 
     private long localInputWindow(long[] window) {
@@ -434,8 +790,9 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     }
 
     /**
-     * Returns the elements per sample and column: the dense columns, the weight products and their
-     * squares, and the spread, padded and transposed columns.
+     * Returns the elements per sample and column: the dense columns and their regrouped and signed
+     * copies, and the spread, padded and transposed columns. The weight rule's products are not per
+     * column: it takes them in blocks within the working set.
      *
      * @return the element count
      */
@@ -444,7 +801,10 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (inputShape == null) {
             return 0;
         }
-        long weights = weight.getArray().size();
-        return outputShape.size() + 2 * weights + 3 * inputShape.size();
+        return 3 * outputShape.size() + 3 * inputShape.size();
+    }
+
+    private long weightSize() {
+        return weight.getArray().size();
     }
 }
