@@ -790,9 +790,11 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
     }
 
     /**
-     * Returns the elements per sample and column: the dense columns and their regrouped and signed
-     * copies, and the spread, padded and transposed columns. The weight rule's products are not per
-     * column: it takes them in blocks within the working set.
+     * Returns the elements per sample and column: the dense columns (and their regrouped copy where
+     * there are groups; the signs multiply in place), and the spread, padded and transposed
+     * columns. The weight rule's products are not per column: it takes them in blocks within the
+     * working set. Counting more here than the rule holds would make {@code Computation} slice the
+     * batch, and every slice repeats the forward pass and the fixed work of every rule.
      *
      * @return the element count
      */
@@ -801,7 +803,7 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
         if (inputShape == null) {
             return 0;
         }
-        return 3 * outputShape.size() + 3 * inputShape.size();
+        return (groups > 1 ? 2 : 1) * outputShape.size() + 3 * inputShape.size();
     }
 
     private long weightSize() {
