@@ -4,7 +4,6 @@ import ai.djl.basicmodelzoo.basic.Mlp;
 import ai.djl.basicmodelzoo.cv.classification.GoogLeNet;
 import ai.djl.basicmodelzoo.cv.classification.SqueezeNet;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -17,7 +16,6 @@ import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
 import org.secorder.structured.MemoryMeter;
-import org.secorder.structured.StructuredDiagonal;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -82,8 +80,8 @@ public class GaussNewtonStructuredTest {
             Loss loss = new SoftmaxCrossEntropyLoss();
             MemoryMeter hessianMeter = new MemoryMeter(256L << 20);
             MemoryMeter ggnMeter = new MemoryMeter(256L << 20);
-            compute(model, loss, input, labels, false, hessianMeter);
-            compute(model, loss, input, labels, true, ggnMeter);
+            Fixtures.structured(model, loss, input, labels, false, hessianMeter);
+            Fixtures.structured(model, loss, input, labels, true, ggnMeter);
             Assert.assertTrue(
                     hessianMeter.getObservationCount() > ggnMeter.getObservationCount(),
                     hessianMeter.getObservationCount() + " vs " + ggnMeter.getObservationCount());
@@ -98,8 +96,9 @@ public class GaussNewtonStructuredTest {
             Loss loss = new SoftmaxCrossEntropyLoss();
             MemoryMeter hessianMeter = new MemoryMeter(256L << 20);
             MemoryMeter ggnMeter = new MemoryMeter(256L << 20);
-            NDArray[] hessian = compute(model, loss, input, labels, false, hessianMeter);
-            NDArray[] ggn = compute(model, loss, input, labels, true, ggnMeter);
+            NDArray[] hessian =
+                    Fixtures.structured(model, loss, input, labels, false, hessianMeter);
+            NDArray[] ggn = Fixtures.structured(model, loss, input, labels, true, ggnMeter);
             Assert.assertEquals(hessianMeter.getPeakBytes(), ggnMeter.getPeakBytes(), "peak");
             Assert.assertEquals(
                     hessianMeter.getObservationCount(),
@@ -111,20 +110,6 @@ public class GaussNewtonStructuredTest {
                         hessian[p].toFloatArray(), ggn[p].toFloatArray(), "diagonal " + p);
             }
         }
-    }
-
-    private static NDArray[] compute(
-            Block model, Loss loss, NDArray input, NDArray labels, boolean ggn, MemoryMeter meter) {
-        return StructuredDiagonal.compute(
-                model,
-                loss,
-                new NDList(input),
-                new NDList(labels),
-                ggn,
-                false,
-                false,
-                meter,
-                input.getManager());
     }
 
     /** On a smooth MLP with cross-entropy the GGN equals {@code sum_n J_n^T H_n J_n}. */

@@ -456,6 +456,27 @@ public final class LocalColumns extends ColumnSet {
                 && product(next) <= inputShape.slice(1).size();
     }
 
+    /** The windows' stride at the input of a block's local map. */
+    private long[] nextStride(LocalMap map) {
+        long[] step = map.getLocalStride();
+        long[] next = new long[size.length];
+        for (int i = 0; i < size.length; i++) {
+            next[i] = stride[i] * step[i];
+        }
+        return next;
+    }
+
+    /** The windows' padding at the input of a block's local map. */
+    private long[] nextPadding(LocalMap map) {
+        long[] step = map.getLocalStride();
+        long[] offset = map.getLocalPadding();
+        long[] next = new long[size.length];
+        for (int i = 0; i < size.length; i++) {
+            next[i] = padding[i] * step[i] + offset[i];
+        }
+        return next;
+    }
+
     private long[] nextSize(LocalMap map) {
         long[] step = map.getLocalStride();
         long[] extent = map.getLocalExtent();
@@ -481,15 +502,9 @@ public final class LocalColumns extends ColumnSet {
             }
             return perColumn().mapLocal(map, inputShape);
         }
-        long[] step = map.getLocalStride();
-        long[] offset = map.getLocalPadding();
-        long[] nextStride = new long[size.length];
-        long[] nextPadding = new long[size.length];
+        long[] nextStride = nextStride(map);
+        long[] nextPadding = nextPadding(map);
         long[] nextSize = nextSize(map);
-        for (int i = 0; i < size.length; i++) {
-            nextStride[i] = stride[i] * step[i];
-            nextPadding[i] = padding[i] * step[i] + offset[i];
-        }
         long rows = values.getShape().get(0) * getColumnCount();
         Shape patch = new Shape(rows, getFeatureShape().get(0)).addAll(new Shape(size));
         NDArray mapped = map.applyToPatches(values.reshape(patch));
@@ -518,15 +533,9 @@ public final class LocalColumns extends ColumnSet {
     }
 
     private LocalColumns mapShared(LocalMap map, Shape inputShape) {
-        long[] step = map.getLocalStride();
-        long[] offset = map.getLocalPadding();
-        long[] nextStride = new long[size.length];
-        long[] nextPadding = new long[size.length];
+        long[] nextStride = nextStride(map);
+        long[] nextPadding = nextPadding(map);
         long[] nextSize = nextSize(map);
-        for (int i = 0; i < size.length; i++) {
-            nextStride[i] = stride[i] * step[i];
-            nextPadding[i] = padding[i] * step[i] + offset[i];
-        }
         long kernels = kernel.getShape().get(0);
         Shape patch = new Shape(kernels, getFeatureShape().get(0)).addAll(new Shape(size));
         NDArray mapped =
@@ -543,9 +552,7 @@ public final class LocalColumns extends ColumnSet {
                 source,
                 origins,
                 channelsOf,
-                new long[][] {
-                    grid, nextStride, nextPadding, nextSize, order, nextBlock(map, step)
-                });
+                new long[][] {grid, nextStride, nextPadding, nextSize, order, nextBlock(map)});
     }
 
     /**
@@ -553,7 +560,8 @@ public final class LocalColumns extends ColumnSet {
      * map that repeats every output element over its window (non-overlapping pooling) multiplies
      * the blocks by its window, any other map leaves single elements.
      */
-    private long[] nextBlock(LocalMap map, long[] step) {
+    private long[] nextBlock(LocalMap map) {
+        long[] step = map.getLocalStride();
         if (!map.carriesFactor() || !Arrays.equals(map.getLocalExtent(), step)) {
             return null;
         }
