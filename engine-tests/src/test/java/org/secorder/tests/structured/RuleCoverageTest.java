@@ -33,6 +33,8 @@ import ai.djl.nn.recurrent.GRU;
 import ai.djl.nn.recurrent.LSTM;
 import ai.djl.nn.recurrent.RNN;
 import ai.djl.nn.recurrent.RecurrentBlock;
+import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
 import ai.djl.training.initializer.Initializer;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
@@ -80,6 +82,12 @@ public class RuleCoverageTest {
         add(LSTM.class, "LSTM", sequences(), RuleCoverageTest::lstm);
         add(GRU.class, "GRU", sequences(), RuleCoverageTest::gru);
         add(RNN.class, "tanh RNN", sequences(), RuleCoverageTest::rnn);
+        add(
+                ScaledDotProductAttentionBlock.class,
+                "self-attention",
+                tokens(),
+                RuleCoverageTest::attention);
+        add(TransformerEncoderBlock.class, "TransformerEncoderBlock", tokens(), () -> encoder());
     }
 
     private static void add(Class<?> type, String name, Shape shape, Supplier<Block> model) {
@@ -113,6 +121,13 @@ public class RuleCoverageTest {
             throw new SkipException(
                     "DJL 0.36.0's PyTorch engine does not implement the transposed convolution"
                             + " (its forward throws); the rule runs and is checked on MXNet");
+        }
+        if ((c.type == ScaledDotProductAttentionBlock.class
+                        || c.type == TransformerEncoderBlock.class)
+                && !Fixtures.isPyTorch()) {
+            throw new SkipException(
+                    "The Hessian of attention needs double backward, which MXNet lacks; the rule's"
+                            + " GGN and the refusal are checked in AttentionStructuredTest");
         }
         try (NDManager manager = NDManager.newBaseManager()) {
             Block model = Fixtures.initialize(c.model.get(), manager, c.shape, 61);
@@ -417,6 +432,30 @@ public class RuleCoverageTest {
                 .add(prelu)
                 .add(Networks.linear(4))
                 .add(Activation.tanhBlock())
+                .add(Networks.linear(3));
+    }
+
+    /** 3 sequences of 4 tokens of 4 features. */
+    private static Shape tokens() {
+        return new Shape(3, 4, 4);
+    }
+
+    private static Block attention() {
+        return new SequentialBlock()
+                .add(
+                        ScaledDotProductAttentionBlock.builder()
+                                .setEmbeddingSize(4)
+                                .setHeadCount(2)
+                                .optAttentionProbsDropoutProb(0f)
+                                .build())
+                .add(Blocks.batchFlattenBlock())
+                .add(Networks.linear(3));
+    }
+
+    private static Block encoder() {
+        return new SequentialBlock()
+                .add(new TransformerEncoderBlock(4, 2, 6, 0f, Activation::gelu))
+                .add(Blocks.batchFlattenBlock())
                 .add(Networks.linear(3));
     }
 

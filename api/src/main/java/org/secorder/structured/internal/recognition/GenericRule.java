@@ -49,7 +49,7 @@ final class GenericRule {
         return layer instanceof LeafLayer ? new FallbackLayer(layer, block, ownCurvature) : layer;
     }
 
-    private static void claimAll(Block block, String path, Recognition recognition) {
+    static void claimAll(Block block, String path, Recognition recognition) {
         recognition.claim(block, path);
         for (Pair<String, Block> child : block.getChildren()) {
             claimAll(child.getValue(), path + "/" + child.getKey(), recognition);

@@ -21,6 +21,8 @@ import ai.djl.nn.recurrent.GRU;
 import ai.djl.nn.recurrent.LSTM;
 import ai.djl.nn.recurrent.RNN;
 import ai.djl.nn.recurrent.RecurrentBlock;
+import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -125,6 +127,11 @@ public final class RuleTable {
                             + RecurrentDerivatives.DESCRIPTION_SUFFIX,
                     RuleTable::recurrent);
         }
+        builtIn(
+                ScaledDotProductAttentionBlock.class,
+                AttentionRules.ATTENTION,
+                AttentionRules::attention);
+        builtIn(TransformerEncoderBlock.class, AttentionRules.ENCODER, AttentionRules::encoder);
     }
 
     private RuleTable() {}

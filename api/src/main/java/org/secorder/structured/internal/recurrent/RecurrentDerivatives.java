@@ -726,7 +726,7 @@ public final class RecurrentDerivatives implements BlockDerivatives {
         Shape shape = rows.getShape();
         long width = shape.get(shape.dimension() - 1);
         NDArray product = rows.reshape(-1, width).matMul(matrix);
-        long[] dims = shape.getShape();
+        long[] dims = shape.getShape().clone();
         dims[dims.length - 1] = matrix.getShape().get(1);
         return product.reshape(new Shape(dims));
     }

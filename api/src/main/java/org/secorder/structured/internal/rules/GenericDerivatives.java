@@ -68,6 +68,7 @@ public final class GenericDerivatives implements BlockDerivatives, SummedParamet
     private final Block block;
     private final String reason;
     private final boolean ownCurvature;
+    private final boolean curvatureOnly;
     private final List<Parameter> parameters = new ArrayList<>();
     private NDArray input;
     private boolean training;
@@ -84,15 +85,39 @@ public final class GenericDerivatives implements BlockDerivatives, SummedParamet
      */
     public GenericDerivatives(
             String description, Block block, String reason, boolean ownCurvature) {
+        this(description, block, reason, ownCurvature, false);
+    }
+
+    private GenericDerivatives(
+            String description,
+            Block block,
+            String reason,
+            boolean ownCurvature,
+            boolean curvatureOnly) {
         this.description = description;
         this.block = block;
         this.reason = reason;
         this.ownCurvature = ownCurvature;
+        this.curvatureOnly = curvatureOnly;
         for (Pair<String, Parameter> entry : block.getParameters()) {
             if (entry.getValue().requiresGradient()) {
                 parameters.add(entry.getValue());
             }
         }
+    }
+
+    /**
+     * Creates the generic derivatives of a block whose products an explicit rule gives, for the
+     * block's own curvature only (the Hessian): {@link #curvatureColumns} and the parameter
+     * curvatures, by double backward. Its warning names that cost alone.
+     *
+     * @param description the block's path and kind, for messages
+     * @param block the block
+     * @param reason why the explicit rule has no curvature of its own, for the warning
+     * @return the derivatives
+     */
+    public static GenericDerivatives curvatureOnly(String description, Block block, String reason) {
+        return new GenericDerivatives(description, block, reason, true, true);
     }
 
     /** {@inheritDoc} */
@@ -411,6 +436,19 @@ public final class GenericDerivatives implements BlockDerivatives, SummedParamet
         long elements = 0;
         for (Parameter parameter : parameters) {
             elements += parameter.getArray().size();
+        }
+        if (curvatureOnly) {
+            LOGGER.warn(
+                    "{}: {}, so for the Hessian its own curvature takes double backward: {}"
+                        + " Hessian-vector products through the block for the batch (one per input"
+                        + " feature) and {} for its parameters (one per element; per-sample"
+                        + " diagonals take one per element and sample). The generalized"
+                        + " Gauss-Newton diagonal needs none of them.",
+                    description,
+                    reason,
+                    inputFeatures,
+                    elements);
+            return;
         }
         LOGGER.warn(
                 "{}: {}, so its products come from first-order autograd (the generic rule): per"

@@ -9,7 +9,7 @@ import ai.djl.ndarray.NDList;
  * whole batch instead of one per sample. {@link DerivativesLayer} asks for the sum where no
  * per-sample diagonal is wanted.
  */
-interface SummedParameterCurvature {
+public interface SummedParameterCurvature {
 
     /**
      * Returns {@code sum_n} of {@link org.secorder.structured.BlockDerivatives#parameterCurvature}:

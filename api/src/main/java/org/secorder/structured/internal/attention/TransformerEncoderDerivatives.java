@@ -1,0 +1,238 @@
+package org.secorder.structured.internal.attention;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.nn.core.Linear;
+import ai.djl.nn.norm.BatchNorm;
+import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
+import ai.djl.nn.transformer.TransformerEncoderBlock;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.secorder.structured.internal.PrivateFields;
+import org.secorder.structured.internal.rules.ActivationFunction;
+
+/**
+ * The derivatives of DJL's {@link TransformerEncoderBlock} in inference mode, from its equations:
+ * {@code r = attention(x) + x}, {@code n = norm1(r)}, {@code y = norm2(feedForward(n) + x)} (DJL
+ * adds the block's input, not {@code n}, before the second normalization), its dropouts the
+ * identity and its normalizations DJL's {@code BatchNorm} over the embedding axis with the running
+ * statistics, {@code gamma (z - mean) / sqrt(var + eps) + beta}.
+ *
+ * <p>The feed-forward block is a sequence of per-token Linear blocks and elementwise activations
+ * (DJL's {@code PointwiseFeedForwardBlock}); the activations come recognized, with their
+ * derivatives, from the rule table. The products are backpropagation written out by hand for all
+ * rows at once, so the generalized Gauss-Newton diagonal costs about one backward pass of the block
+ * per column of the loss factor.
+ */
+public final class TransformerEncoderDerivatives extends TokenDerivatives {
+
+    private final SelfAttention attention;
+    private final Normalization attentionNorm;
+    private final Normalization outputNorm;
+    private final List<Object> feedForward;
+    private final List<NDArray> feedForwardInputs = new ArrayList<>();
+
+    /**
+     * Creates the derivatives of an encoder block for one computation.
+     *
+     * @param description the block's path and kind, for messages
+     * @param block the block
+     * @param feedForward the feed-forward block's steps, in order
+     * @param ownCurvature whether the block's own curvature is needed (the Hessian)
+     */
+    public TransformerEncoderDerivatives(
+            String description,
+            TransformerEncoderBlock block,
+            List<Step> feedForward,
+            boolean ownCurvature) {
+        super(description, block, ownCurvature);
+        this.attention =
+                new SelfAttention(
+                        this, (ScaledDotProductAttentionBlock) part(block, "selfAttentionBlock"));
+        this.attentionNorm = new Normalization((BatchNorm) part(block, "attentionNorm"));
+        this.outputNorm = new Normalization((BatchNorm) part(block, "outputNorm"));
+        this.feedForward = new ArrayList<>();
+        for (Step step : feedForward) {
+            this.feedForward.add(
+                    step.linear != null
+                            ? new TokenLinear(step.linear)
+                            : new TokenActivation(step.function, step.parameters));
+        }
+    }
+
+    /**
+     * Returns a part of an encoder block, by the name of its field in DJL 0.36.0.
+     *
+     * @param block the block
+     * @param field the field: {@code selfAttentionBlock}, {@code attentionNorm}, {@code
+     *     pointWisefullyConnected} or {@code outputNorm}
+     * @return the part
+     */
+    public static Block part(TransformerEncoderBlock block, String field) {
+        return (Block) PrivateFields.read(block, TransformerEncoderBlock.class, field);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray compute(Values values, NDArray x) {
+        feedForwardInputs.clear();
+        NDArray residual = attention.forward(values, x).add(x);
+        NDArray z = attentionNorm.forward(values, residual);
+        for (Object step : feedForward) {
+            feedForwardInputs.add(keep(z));
+            if (step instanceof TokenLinear) {
+                z = ((TokenLinear) step).forward(values, z);
+            } else {
+                z = ((TokenActivation) step).forward(z);
+            }
+        }
+        return outputNorm.forward(values, z.add(x));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    NDArray backward(NDArray rows, Map<Parameter, NDArray> products, boolean inputNeeded) {
+        NDArray g = outputNorm.backward(rows, products);
+        NDArray onInput = g;
+        for (int i = feedForward.size() - 1; i >= 0; i--) {
+            Object step = feedForward.get(i);
+            if (step instanceof TokenLinear) {
+                g = ((TokenLinear) step).backward(g, feedForwardInputs.get(i), products);
+            } else {
+                g = ((TokenActivation) step).backward(g);
+            }
+        }
+        g = attentionNorm.backward(g, products);
+        NDArray throughAttention = attention.backward(g, products, inputNeeded);
+        return inputNeeded ? onInput.add(g).add(throughAttention) : null;
+    }
+
+    /**
+     * One step of the feed-forward block: a {@link Linear} block on every token, or an elementwise
+     * activation recognized by the rule table.
+     */
+    public static final class Step {
+
+        private final Linear linear;
+        private final ActivationFunction function;
+        private final double[] parameters;
+
+        private Step(Linear linear, ActivationFunction function, double[] parameters) {
+            this.linear = linear;
+            this.function = function;
+            this.parameters = parameters;
+        }
+
+        /**
+         * Returns the step of a Linear block.
+         *
+         * @param linear the block
+         * @return the step
+         */
+        public static Step linear(Linear linear) {
+            return new Step(linear, null, null);
+        }
+
+        /**
+         * Returns the step of an elementwise activation.
+         *
+         * @param function the function
+         * @param parameters its parameters
+         * @return the step
+         */
+        public static Step activation(ActivationFunction function, double[] parameters) {
+            return new Step(null, function, parameters.clone());
+        }
+    }
+
+    /** An elementwise activation on every token. */
+    private final class TokenActivation {
+
+        private final ActivationFunction function;
+        private final double[] parameters;
+        private NDArray slope;
+
+        TokenActivation(ActivationFunction function, double[] parameters) {
+            this.function = function;
+            this.parameters = parameters;
+        }
+
+        NDArray forward(NDArray z) {
+            NDArray y = function.value(z, parameters);
+            slope = keep(function.first(z, y, parameters));
+            return y;
+        }
+
+        NDArray backward(NDArray rows) {
+            return rows.mul(slope.expandDims(1));
+        }
+    }
+
+    /** A Linear block on every token. */
+    private final class TokenLinear {
+
+        private final Parameter weightParameter;
+        private final Parameter biasParameter;
+        private NDArray weight;
+
+        TokenLinear(Linear block) {
+            weightParameter = block.getParameters().get("weight");
+            biasParameter =
+                    block.getParameters().contains("bias")
+                            ? block.getParameters().get("bias")
+                            : null;
+        }
+
+        NDArray forward(Values values, NDArray z) {
+            weight = keep(values.of(weightParameter));
+            NDArray bias = biasParameter == null ? null : values.of(biasParameter);
+            return affine(z, weight, bias);
+        }
+
+        NDArray backward(NDArray rows, NDArray input, Map<Parameter, NDArray> products) {
+            record(products, weightParameter, () -> weightProducts(rows, input));
+            record(products, biasParameter, () -> tokenSums(rows));
+            return times(rows, weight);
+        }
+    }
+
+    /** DJL's BatchNorm over the embedding axis in inference mode. */
+    private final class Normalization {
+
+        private final BatchNorm block;
+        private final Parameter gamma;
+        private final Parameter beta;
+        private NDArray scale;
+        private NDArray normalized;
+
+        Normalization(BatchNorm block) {
+            int axis = PrivateFields.readInt(block, BatchNorm.class, "axis");
+            if (axis != 2 && axis != -1) {
+                throw new UnsupportedOperationException(
+                        "its BatchNorm normalizes axis " + axis + ", not the embedding axis 2");
+            }
+            this.block = block;
+            gamma = block.getParameters().get("gamma");
+            beta = block.getParameters().get("beta");
+        }
+
+        NDArray forward(Values values, NDArray z) {
+            float epsilon = PrivateFields.readFloat(block, BatchNorm.class, "epsilon");
+            NDArray inverse =
+                    values.of(block.getParameters().get("runningVar")).add(epsilon).sqrt().pow(-1);
+            NDArray mean = values.of(block.getParameters().get("runningMean"));
+            normalized = keep(z.sub(mean).mul(inverse));
+            NDArray factor = values.of(gamma);
+            scale = keep(factor.mul(inverse));
+            return normalized.mul(factor).add(values.of(beta));
+        }
+
+        NDArray backward(NDArray rows, Map<Parameter, NDArray> products) {
+            record(products, gamma, () -> tokenSums(rows.mul(normalized.expandDims(1))));
+            record(products, beta, () -> tokenSums(rows));
+            return rows.mul(scale);
+        }
+    }
+}
