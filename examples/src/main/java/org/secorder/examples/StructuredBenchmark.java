@@ -50,7 +50,8 @@ public final class StructuredBenchmark {
     private static final int WARMUP = 5;
     private static final long WARMUP_NANOS = 5_000_000_000L;
     private static final int RUNS = 21;
-    private static final int SMOOTH_RUNS = 3;
+    private static final int SMOOTH_RUNS = 7;
+    private static final int SMOOTH_WARMUP = 2;
 
     private StructuredBenchmark() {}
 
@@ -118,10 +119,10 @@ public final class StructuredBenchmark {
         System.out.println();
         System.out.printf(
                 "Smooth convolutional networks, STRUCTURED (curvature columns local to their"
-                    + " receptive fields): median of %d runs after %d warm-up run, ratio to one"
+                    + " receptive fields): median of %d runs after %d warm-up runs, ratio to one"
                     + " gradient in the same run; peak: factor columns held at once (MemoryMeter)"
                     + " under the default budget of %d bytes%n",
-                SMOOTH_RUNS, 1, DEFAULT_BUDGET);
+                SMOOTH_RUNS, SMOOTH_WARMUP, DEFAULT_BUDGET);
         System.out.printf(
                 "%-28s %6s %9s %10s %12s %8s %10s %8s %12s %7s%n",
                 "network",
@@ -145,7 +146,7 @@ public final class StructuredBenchmark {
             Setup setup = new Setup(manager, block, shape);
             Timing timing =
                     time(
-                            1,
+                            SMOOTH_WARMUP,
                             0,
                             SMOOTH_RUNS,
                             setup::gradient,

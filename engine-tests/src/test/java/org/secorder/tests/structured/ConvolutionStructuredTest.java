@@ -132,6 +132,39 @@ public class ConvolutionStructuredTest {
         Assert.assertTrue(PoolingLayer.averageWindowCount() > recognized, "not recognized");
     }
 
+    /**
+     * The windows of a pooling block are found once per input shape and remembered: later calls,
+     * with other values and another batch size, take the remembered windows (and the selection of
+     * their own values) and stay exact; the average pooling is still recognized.
+     */
+    @Test
+    public void rememberedPoolingWindowsStayExactOnLaterCalls() {
+        Block block =
+                new SequentialBlock()
+                        .add(conv2d(new Shape(3, 3), 3).optPadding(new Shape(1, 1)).build())
+                        .add(Activation.tanhBlock())
+                        .add(Pool.maxPool2dBlock(new Shape(2, 2)))
+                        .add(conv2d(new Shape(2, 2), 4).build())
+                        .add(Activation.sigmoidBlock())
+                        .add(Pool.avgPool2dBlock(new Shape(3, 3), new Shape(2, 2), new Shape(1, 1)))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(3));
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(block, manager, new Shape(3, 2, 16, 16), 43);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            for (int call = 0; call < 3; call++) {
+                Shape shape = new Shape(call == 2 ? 2 : 3, 2, 16, 16);
+                NDArray input = Fixtures.normal(manager, 44 + call, shape);
+                NDArray labels = Fixtures.classes(manager, Math.toIntExact(shape.get(0)), 3);
+                long recognized = PoolingLayer.averageWindowCount();
+                NDArray[] actual = Fixtures.structured(model, loss, input, labels, false);
+                Assert.assertTrue(PoolingLayer.averageWindowCount() > recognized, "call " + call);
+                NDList expected = Fixtures.reference(model, loss, input, labels);
+                Fixtures.assertMatches(actual, expected, Fixtures.tolerance());
+            }
+        }
+    }
+
     /** One spatial axis: a window of three, stride two, padding one. */
     @Test
     public void overlappingAveragePooling1dMatchesExactDiagonal() {

@@ -233,15 +233,31 @@ final class SharedCorrelation {
         NDArray factorWindows = crop(map, 2, from, to);
         long factorChannels = map.getShape().get(1);
         NDArray products = crop(inputs, 2, from, to).expandDims(2).mul(factorWindows.expandDims(1));
-        NDArray z = blockSums(products, 3);
+        NDArray z = blockAverages(products, 3);
         z = z.reshape(new Shape(batch * unfolded, factorChannels).addAll(z.getShape().slice(3)));
         int groups = factorChannels == 1 ? 1 : Math.toIntExact(channels);
         NDArray correlations = correlate(z, filters, coarseStride, groups);
-        NDArray squares = correlations.muli(correlations).reshape(batch, unfolded * channels, -1);
-        return squares.muli(boxWeights.reshape(batch, 1, cells))
+        NDArray squares =
+                correlations.muli(correlations).reshape(batch, unfolded * channels, cells);
+        // the factor of the averages over blocks (the block size, squared) goes to the weights
+        long area = blockArea();
+        NDArray cellWeights = boxWeights.reshape(batch, 1, cells);
+        if (area > 1) {
+            cellWeights = cellWeights.mul(area * area);
+        }
+        return squares.muli(cellWeights)
                 .sum(new int[] {2})
                 .reshape(batch, unfolded, channels)
                 .transpose(0, 2, 1);
+    }
+
+    /** The number of entries in one block. */
+    private long blockArea() {
+        long area = 1;
+        for (long length : blocks) {
+            area *= length;
+        }
+        return area;
     }
 
     /**
@@ -342,15 +358,11 @@ final class SharedCorrelation {
     }
 
     /**
-     * Sums the spatial axes starting at {@code first} over consecutive blocks of their entries: an
-     * average pooling with the blocks as kernel and stride, times the block size.
+     * Averages the spatial axes starting at {@code first} over consecutive blocks of their entries:
+     * an average pooling with the blocks as kernel and stride (the sums divided by the block size).
      */
-    private NDArray blockSums(NDArray array, int first) {
-        long area = 1;
-        for (long length : blocks) {
-            area *= length;
-        }
-        if (area == 1) {
+    private NDArray blockAverages(NDArray array, int first) {
+        if (blockArea() == 1) {
             return array;
         }
         Shape shape = array.getShape();
@@ -367,7 +379,7 @@ final class SharedCorrelation {
         Shape coarse = averages.getShape().slice(2);
         // flattened and shaped again: the pooling may keep the channels-last strides of its
         // input, which would send the convolution down a path several times slower
-        return averages.muli(area).reshape(-1).reshape(shape.slice(0, first).addAll(coarse));
+        return averages.reshape(-1).reshape(shape.slice(0, first).addAll(coarse));
     }
 
     /**

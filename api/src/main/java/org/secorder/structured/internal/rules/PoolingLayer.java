@@ -7,7 +7,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Random;
+import java.util.WeakHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.secorder.engine.RecordingScope;
 import org.secorder.engine.SecondOrderEngine;
@@ -32,21 +36,28 @@ import org.secorder.structured.internal.propagation.Propagation;
  * <p>Where the windows do not overlap (kernel equal to stride, no padding), the transposed Jacobian
  * is the output repeated over each window times the product of ones, {@code J^T 1}: each input
  * element receives its own window's value times its weight (the selection of max pooling, {@code 1
- * / size} of average pooling). That is checked once per forward pass, against the engine's own
- * product with a random vector, and then maps {@link LocalColumns} without autograd.
+ * / size} of average pooling). That is checked against the engine's own product with a random
+ * vector, and then maps {@link LocalColumns} without autograd.
  *
  * <p>Average pooling with overlapping windows that divides by the full window size (DJL's default,
  * as in {@code LeNet}) is linear with a constant kernel: its transposed Jacobian is a transposed
  * depthwise convolution with the kernel {@code 1 / size}. Its window size, stride and padding are
  * read from one vector-Jacobian product of one-hot vectors at neighbouring outputs, and the
- * convolution is checked once per forward pass against the engine's own product with a random
- * vector; it then maps {@link LocalColumns} (their shared kernels, or their patches) without
- * autograd. Dense columns keep the engine's own pooling backward, which is faster for them.
+ * convolution is checked against the engine's own product with a random vector; it then maps {@link
+ * LocalColumns} (their shared kernels, or their patches) without autograd. Dense columns keep the
+ * engine's own pooling backward, which is faster for them.
+ *
+ * <p>What the windows are is a property of the block and the input's per-sample shape, data type
+ * and engine, so it is found and checked once for each of them and remembered (for as long as the
+ * block lives); the selection of max pooling, which depends on the values, is taken at every
+ * forward pass.
  */
 public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap {
 
     private static final double CHECK_TOLERANCE = 1e-5;
     private static final AtomicLong AVERAGE_WINDOWS = new AtomicLong();
+    private static final Map<Block, Map<String, Windows>> RECOGNIZED =
+            Collections.synchronizedMap(new WeakHashMap<>());
 
     private NDArray input;
     private Shape inputShape;
@@ -87,13 +98,56 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         window = null;
         selection = null;
         averageKernel = null;
+        String key =
+                inputShape
+                        + " "
+                        + x.getDataType()
+                        + " "
+                        + x.getManager().getEngine().getEngineName();
+        Windows known = recognized(key);
+        if (known != null) {
+            if (known.window != null) {
+                window = known.window.clone();
+                selection = getPropagation().keep(apply(output.onesLike(), 1));
+            } else if (known.average != null) {
+                averageStride = known.average[0].clone();
+                averagePadding = known.average[1].clone();
+                averageKernel = known.average[2].clone();
+                AVERAGE_WINDOWS.incrementAndGet();
+            }
+            return output;
+        }
         if (inputShape.dimension() >= 2 && outputShape.dimension() == inputShape.dimension()) {
             checkWindows(output);
             if (window == null && outputShape.get(0) == inputShape.get(0)) {
                 checkAverage(output);
             }
         }
+        remember(
+                key,
+                new Windows(
+                        window == null ? null : window.clone(),
+                        averageKernel == null
+                                ? null
+                                : new long[][] {
+                                    averageStride.clone(),
+                                    averagePadding.clone(),
+                                    averageKernel.clone()
+                                }));
         return output;
+    }
+
+    private Windows recognized(String key) {
+        synchronized (RECOGNIZED) {
+            Map<String, Windows> byShape = RECOGNIZED.get(getBlock());
+            return byShape == null ? null : byShape.get(key);
+        }
+    }
+
+    private void remember(String key, Windows windows) {
+        synchronized (RECOGNIZED) {
+            RECOGNIZED.computeIfAbsent(getBlock(), b -> new HashMap<>()).put(key, windows);
+        }
     }
 
     /**
@@ -470,5 +524,17 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
     @Override
     public long columnElements() {
         return inputShape == null ? 0 : 2 * (inputShape.size() + outputShape.size());
+    }
+
+    /** What a pooling block's windows were found to be for one input shape: one or none. */
+    private static final class Windows {
+
+        private final long[] window;
+        private final long[][] average;
+
+        Windows(long[] window, long[][] average) {
+            this.window = window;
+            this.average = average;
+        }
     }
 }
