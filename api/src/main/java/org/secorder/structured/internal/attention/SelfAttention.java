@@ -3,7 +3,6 @@ package org.secorder.structured.internal.attention;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Parameter;
-import ai.djl.nn.core.Linear;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import java.util.Map;
 import org.secorder.structured.internal.PrivateFields;
@@ -22,10 +21,10 @@ import org.secorder.structured.internal.PrivateFields;
 final class SelfAttention {
 
     private final TokenDerivatives owner;
-    private final Projection query;
-    private final Projection key;
-    private final Projection value;
-    private final Projection result;
+    private final TokenLinear query;
+    private final TokenLinear key;
+    private final TokenLinear value;
+    private final TokenLinear result;
     private final long heads;
     private NDArray x;
     private NDArray queries;
@@ -43,10 +42,10 @@ final class SelfAttention {
      */
     SelfAttention(TokenDerivatives owner, ScaledDotProductAttentionBlock block) {
         this.owner = owner;
-        this.query = new Projection(block.getQueryProjection());
-        this.key = new Projection(block.getKeyProjection());
-        this.value = new Projection(block.getValueProjection());
-        this.result = new Projection(block.getResultProjection());
+        this.query = new TokenLinear(owner, block.getQueryProjection());
+        this.key = new TokenLinear(owner, block.getKeyProjection());
+        this.value = new TokenLinear(owner, block.getValueProjection());
+        this.result = new TokenLinear(owner, block.getResultProjection());
         this.heads =
                 PrivateFields.readInt(block, ScaledDotProductAttentionBlock.class, "headCount");
     }
@@ -95,7 +94,7 @@ final class SelfAttention {
         result.products(rows, joined, products);
         // (N h, k T, H): every head's rows of every sample together
         NDArray onJoined =
-                TokenDerivatives.times(rows, result.weight)
+                result.transpose(rows)
                         .reshape(n, k, steps, heads, width)
                         .transpose(0, 3, 1, 2, 4)
                         .reshape(n * heads, k * steps, width);
@@ -126,9 +125,7 @@ final class SelfAttention {
         if (!inputNeeded) {
             return null;
         }
-        return TokenDerivatives.times(q, query.weight)
-                .add(TokenDerivatives.times(kk, key.weight))
-                .add(TokenDerivatives.times(v, value.weight));
+        return query.transpose(q).add(key.transpose(kk)).add(value.transpose(v));
     }
 
     /** {@code (N, T, E)} to {@code (N h, T, H)}. */
@@ -150,38 +147,5 @@ final class SelfAttention {
         return split.reshape(n, heads, k, steps, width)
                 .transpose(0, 2, 3, 1, 4)
                 .reshape(n, k, steps, heads * width);
-    }
-
-    /** One of the four projections, a Linear block on every token. */
-    private final class Projection {
-
-        private final Parameter weightParameter;
-        private final Parameter biasParameter;
-        private NDArray weight;
-        private NDArray bias;
-
-        Projection(Linear block) {
-            weightParameter = block.getParameters().get("weight");
-            biasParameter =
-                    block.getParameters().contains("bias")
-                            ? block.getParameters().get("bias")
-                            : null;
-        }
-
-        void read(TokenDerivatives.Values parameters) {
-            weight = owner.keep(parameters.of(weightParameter));
-            bias = biasParameter == null ? null : owner.keep(parameters.of(biasParameter));
-        }
-
-        NDArray apply(NDArray tokens) {
-            return TokenDerivatives.affine(tokens, weight, bias);
-        }
-
-        void products(NDArray rows, NDArray input, Map<Parameter, NDArray> products) {
-            TokenDerivatives.record(
-                    products, weightParameter, () -> TokenDerivatives.weightProducts(rows, input));
-            TokenDerivatives.record(
-                    products, biasParameter, () -> TokenDerivatives.tokenSums(rows));
-        }
     }
 }

@@ -57,7 +57,7 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         for (Step step : feedForward) {
             this.feedForward.add(
                     step.linear != null
-                            ? new TokenLinear(step.linear)
+                            ? new TokenLinear(this, step.linear)
                             : new TokenActivation(step.function, step.parameters));
         }
     }
@@ -83,7 +83,9 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         for (Object step : feedForward) {
             feedForwardInputs.add(keep(z));
             if (step instanceof TokenLinear) {
-                z = ((TokenLinear) step).forward(values, z);
+                TokenLinear linear = (TokenLinear) step;
+                linear.read(values);
+                z = linear.apply(z);
             } else {
                 z = ((TokenActivation) step).forward(z);
             }
@@ -99,7 +101,9 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         for (int i = feedForward.size() - 1; i >= 0; i--) {
             Object step = feedForward.get(i);
             if (step instanceof TokenLinear) {
-                g = ((TokenLinear) step).backward(g, feedForwardInputs.get(i), products);
+                TokenLinear linear = (TokenLinear) step;
+                linear.products(g, feedForwardInputs.get(i), products);
+                g = linear.transpose(g);
             } else {
                 g = ((TokenActivation) step).backward(g);
             }
@@ -167,34 +171,6 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
 
         NDArray backward(NDArray rows) {
             return rows.mul(slope.expandDims(1));
-        }
-    }
-
-    /** A Linear block on every token. */
-    private final class TokenLinear {
-
-        private final Parameter weightParameter;
-        private final Parameter biasParameter;
-        private NDArray weight;
-
-        TokenLinear(Linear block) {
-            weightParameter = block.getParameters().get("weight");
-            biasParameter =
-                    block.getParameters().contains("bias")
-                            ? block.getParameters().get("bias")
-                            : null;
-        }
-
-        NDArray forward(Values values, NDArray z) {
-            weight = keep(values.of(weightParameter));
-            NDArray bias = biasParameter == null ? null : values.of(biasParameter);
-            return affine(z, weight, bias);
-        }
-
-        NDArray backward(NDArray rows, NDArray input, Map<Parameter, NDArray> products) {
-            record(products, weightParameter, () -> weightProducts(rows, input));
-            record(products, biasParameter, () -> tokenSums(rows));
-            return times(rows, weight);
         }
     }
 
