@@ -11,6 +11,8 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.transformer.ScaledDotProductAttentionBlock;
 import ai.djl.nn.transformer.TransformerEncoderBlock;
+import ai.djl.training.GradientCollector;
+import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
 import ai.djl.util.Pair;
 import java.io.ByteArrayOutputStream;
@@ -115,6 +117,73 @@ public class AttentionStructuredTest {
         Assert.assertFalse(
                 captured.toString(StandardCharsets.UTF_8).contains("generic rule"),
                 captured.toString(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The encoder's rule leaves the caller's parameters, their gradients and names as they were,
+     * for the GGN and (where the engine has double backward) the Hessian.
+     */
+    @Test
+    public void encoderLeavesParametersGradientsAndNamesUntouched() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(encoderClassifier(Activation::gelu), manager, TOKENS, 312);
+            NDArray input = Fixtures.normal(manager, 313, TOKENS);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            SoftmaxCrossEntropyLoss loss = new SoftmaxCrossEntropyLoss();
+            // a training step, so that the parameters have gradients to keep (MXNet's collector
+            // runs its dropout in training mode only)
+            try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
+                NDList output =
+                        model.forward(new ParameterStore(manager, false), new NDList(input), true);
+                collector.backward(loss.evaluate(new NDList(labels), output));
+            }
+            List<double[]> before = SideEffectsStructuredTest.state(model);
+            List<String> names = SideEffectsStructuredTest.names(model);
+            Fixtures.structured(model, loss, input, labels, true);
+            if (Fixtures.isPyTorch()) {
+                Fixtures.structured(model, loss, input, labels, false);
+            }
+            List<double[]> after = SideEffectsStructuredTest.state(model);
+            for (int i = 0; i < before.size(); i++) {
+                Assert.assertEquals(after.get(i), before.get(i), "state " + i);
+            }
+            Assert.assertEquals(SideEffectsStructuredTest.names(model), names);
+        }
+    }
+
+    /**
+     * The Hessian warns once that the encoder's own curvature takes double backward, and how much.
+     */
+    @Test
+    public void encoderHessianWarnsOnceNamingDoubleBackwardCost() {
+        GenericHessianTest.requireGenericHessian();
+        PrintStream original = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model =
+                    Fixtures.initialize(encoderClassifier(Activation::gelu), manager, TOKENS, 314);
+            NDArray input = Fixtures.normal(manager, 315, TOKENS);
+            NDArray labels = Fixtures.classes(manager, 3, 3);
+            System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            try {
+                Fixtures.structured(model, new SoftmaxCrossEntropyLoss(), input, labels, false);
+            } finally {
+                System.setErr(original);
+            }
+        }
+        int warnings = 0;
+        for (String line : captured.toString(StandardCharsets.UTF_8).split("\n")) {
+            if (line.contains("its own curvature takes double backward")) {
+                warnings++;
+                Assert.assertTrue(line.contains("TransformerEncoderBlock"), line);
+                // 4 tokens of 4 features; 4 projections of 4 x 4 + 4, two norms of 4 + 4, the
+                // feed-forward 4 x 6 + 6 and 6 x 4 + 4
+                Assert.assertTrue(line.contains("16 Hessian-vector products"), line);
+                Assert.assertTrue(line.contains("154 for its parameters"), line);
+            }
+        }
+        Assert.assertEquals(warnings, 1, captured.toString(StandardCharsets.UTF_8));
     }
 
     @Test

@@ -31,8 +31,7 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
     private final SelfAttention attention;
     private final Normalization attentionNorm;
     private final Normalization outputNorm;
-    private final List<Object> feedForward;
-    private final List<NDArray> feedForwardInputs = new ArrayList<>();
+    private final List<Piece> feedForward;
 
     /**
      * Creates the derivatives of an encoder block for one computation.
@@ -57,8 +56,8 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         for (Step step : feedForward) {
             this.feedForward.add(
                     step.linear != null
-                            ? new TokenLinear(this, step.linear)
-                            : new TokenActivation(step.function, step.parameters));
+                            ? new LinearPiece(step.linear)
+                            : new ActivationPiece(step.function, step.parameters));
         }
     }
 
@@ -77,18 +76,10 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
     /** {@inheritDoc} */
     @Override
     NDArray compute(Values values, NDArray x) {
-        feedForwardInputs.clear();
         NDArray residual = attention.forward(values, x).add(x);
         NDArray z = attentionNorm.forward(values, residual);
-        for (Object step : feedForward) {
-            feedForwardInputs.add(keep(z));
-            if (step instanceof TokenLinear) {
-                TokenLinear linear = (TokenLinear) step;
-                linear.read(values);
-                z = linear.apply(z);
-            } else {
-                z = ((TokenActivation) step).forward(z);
-            }
+        for (Piece piece : feedForward) {
+            z = piece.forward(values, z);
         }
         return outputNorm.forward(values, z.add(x));
     }
@@ -99,14 +90,7 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         NDArray g = outputNorm.backward(rows, products);
         NDArray onInput = g;
         for (int i = feedForward.size() - 1; i >= 0; i--) {
-            Object step = feedForward.get(i);
-            if (step instanceof TokenLinear) {
-                TokenLinear linear = (TokenLinear) step;
-                linear.products(g, feedForwardInputs.get(i), products);
-                g = linear.transpose(g);
-            } else {
-                g = ((TokenActivation) step).backward(g);
-            }
+            g = feedForward.get(i).backward(g, products);
         }
         g = attentionNorm.backward(g, products);
         NDArray throughAttention = attention.backward(g, products, inputNeeded);
@@ -151,25 +135,61 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
         }
     }
 
-    /** An elementwise activation on every token. */
-    private final class TokenActivation {
+    /** A step of the feed-forward block, on every token. */
+    private interface Piece {
+
+        /** Computes the step and keeps what {@link #backward} needs. */
+        NDArray forward(Values values, NDArray z);
+
+        /** Records the step's products (where wanted) and returns the rows on its input. */
+        NDArray backward(NDArray rows, Map<Parameter, NDArray> products);
+    }
+
+    /** A Linear block of the feed-forward block. */
+    private final class LinearPiece implements Piece {
+
+        private final TokenLinear linear;
+        private NDArray input;
+
+        LinearPiece(Linear block) {
+            linear = new TokenLinear(TransformerEncoderDerivatives.this, block);
+        }
+
+        @Override
+        public NDArray forward(Values values, NDArray z) {
+            input = keep(z);
+            linear.read(values);
+            return linear.apply(z);
+        }
+
+        @Override
+        public NDArray backward(NDArray rows, Map<Parameter, NDArray> products) {
+            linear.products(rows, input, products);
+            return linear.transpose(rows);
+        }
+    }
+
+    /** An elementwise activation of the feed-forward block. */
+    private final class ActivationPiece implements Piece {
 
         private final ActivationFunction function;
         private final double[] parameters;
         private NDArray slope;
 
-        TokenActivation(ActivationFunction function, double[] parameters) {
+        ActivationPiece(ActivationFunction function, double[] parameters) {
             this.function = function;
             this.parameters = parameters;
         }
 
-        NDArray forward(NDArray z) {
+        @Override
+        public NDArray forward(Values values, NDArray z) {
             NDArray y = function.value(z, parameters);
             slope = keep(function.first(z, y, parameters));
             return y;
         }
 
-        NDArray backward(NDArray rows) {
+        @Override
+        public NDArray backward(NDArray rows, Map<Parameter, NDArray> products) {
             return rows.mul(slope.expandDims(1));
         }
     }
@@ -177,9 +197,11 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
     /** DJL's BatchNorm over the embedding axis in inference mode. */
     private final class Normalization {
 
-        private final BatchNorm block;
         private final Parameter gamma;
         private final Parameter beta;
+        private final Parameter runningMean;
+        private final Parameter runningVar;
+        private final float epsilon;
         private NDArray scale;
         private NDArray normalized;
 
@@ -189,16 +211,16 @@ public final class TransformerEncoderDerivatives extends TokenDerivatives {
                 throw new UnsupportedOperationException(
                         "its BatchNorm normalizes axis " + axis + ", not the embedding axis 2");
             }
-            this.block = block;
             gamma = block.getParameters().get("gamma");
             beta = block.getParameters().get("beta");
+            runningMean = block.getParameters().get("runningMean");
+            runningVar = block.getParameters().get("runningVar");
+            epsilon = PrivateFields.readFloat(block, BatchNorm.class, "epsilon");
         }
 
         NDArray forward(Values values, NDArray z) {
-            float epsilon = PrivateFields.readFloat(block, BatchNorm.class, "epsilon");
-            NDArray inverse =
-                    values.of(block.getParameters().get("runningVar")).add(epsilon).sqrt().pow(-1);
-            NDArray mean = values.of(block.getParameters().get("runningMean"));
+            NDArray inverse = values.of(runningVar).add(epsilon).sqrt().pow(-1);
+            NDArray mean = values.of(runningMean);
             normalized = keep(z.sub(mean).mul(inverse));
             NDArray factor = values.of(gamma);
             scale = keep(factor.mul(inverse));
