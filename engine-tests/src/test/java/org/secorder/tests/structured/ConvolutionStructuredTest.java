@@ -181,6 +181,32 @@ public class ConvolutionStructuredTest {
     }
 
     /**
+     * Three spatial axes with their own window, stride and padding, and a smooth dense layer after
+     * them: its dense columns pass the pooling by one product per axis.
+     */
+    @Test
+    public void overlappingAveragePooling3dMatchesExactDiagonal() {
+        Block model =
+                new SequentialBlock()
+                        .add(
+                                Conv3d.builder()
+                                        .setKernelShape(new Shape(2, 2, 2))
+                                        .setFilters(2)
+                                        .build())
+                        .add(Activation.tanhBlock())
+                        .add(
+                                Pool.avgPool3dBlock(
+                                        new Shape(3, 2, 3), new Shape(2, 1, 2), new Shape(1, 0, 1)))
+                        .add(Networks.flatten())
+                        .add(Networks.linear(4))
+                        .add(Activation.sigmoidBlock())
+                        .add(Networks.linear(3));
+        long recognized = PoolingLayer.averageWindowCount();
+        check(model, new Shape(3, 2, 6, 6, 7));
+        Assert.assertTrue(PoolingLayer.averageWindowCount() > recognized, "not recognized");
+    }
+
+    /**
      * Average pooling that divides by the window's part inside the input is not a constant kernel:
      * the check against the engine's own product refuses it, and autograd keeps the result exact.
      * (DJL 0.36's PyTorch engine ignores {@code countIncludePad = false} and divides by the whole
