@@ -478,7 +478,7 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         }
         NDArray spread = patches;
         for (int i = 0; i < window.length; i++) {
-            spread = spread.repeat(i + 2, window[i]);
+            spread = Strided.repeatEach(spread, i + 2, window[i]);
         }
         return spread;
     }

@@ -43,6 +43,30 @@ public final class Strided {
     }
 
     /**
+     * Repeats every entry along an axis, as {@code NDArray.repeat(axis, times)} does, by one
+     * broadcast of a four-dimensional view (faster than the engines' repeat, and within the
+     * dimensions every engine broadcasts).
+     *
+     * @param array the array
+     * @param axis the axis
+     * @param times how many copies of each entry, next to each other
+     * @return the array, {@code times} times as long along the axis
+     */
+    public static NDArray repeatEach(NDArray array, int axis, long times) {
+        if (times == 1) {
+            return array;
+        }
+        Shape shape = array.getShape();
+        long before = shape.slice(0, axis).size();
+        long length = shape.get(axis);
+        long after = shape.slice(axis + 1).size();
+        Shape repeated = shape.slice(0, axis).add(length * times).addAll(shape.slice(axis + 1));
+        return array.reshape(before, length, 1, after)
+                .broadcast(before, length, times, after)
+                .reshape(repeated);
+    }
+
+    /**
      * Puts {@code stride - 1} zeros between neighbouring entries along an axis.
      *
      * @param array the array
