@@ -9,6 +9,7 @@
  * org.secorder.examples.ProductBenchmark} Hessian- and GGN-vector products; {@link
  * org.secorder.examples.EstimatorBenchmark} the stochastic estimators' error against their cost;
  * and {@link org.secorder.examples.PruningExample} prunes a classifier by Optimal Brain Damage and
- * by weight magnitude and plots both.
+ * by weight magnitude and plots both; {@link org.secorder.examples.CudaCheck} compares the
+ * structured and double-backward diagonals on a CUDA device with the CPU's.
  */
 package org.secorder.examples;
