@@ -217,7 +217,15 @@ public final class StructuredDiagonal {
                 List<NDArray> parameters = callerArrays.subList(0, entries.size());
                 Computation computation =
                         new Computation(
-                                root, loss, engine, meter, ggn, perSample, training, parameters);
+                                model,
+                                root,
+                                loss,
+                                engine,
+                                meter,
+                                ggn,
+                                perSample,
+                                training,
+                                parameters);
                 return computation.run(input, target, entries, work, results);
             } finally {
                 try {

@@ -41,6 +41,26 @@ public class ChunkingStructuredTest {
         }
     }
 
+    /**
+     * Later calls on a model that runs in slices take its column memory per sample from the first
+     * call and run only the slices forward; with new values and another batch size they stay exact.
+     */
+    @Test
+    public void laterSlicedCallsStayExact() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block model = Fixtures.initialize(deepModel(), manager, Networks.vectors(), 95);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            for (int call = 0; call < 3; call++) {
+                Shape shape = new Shape(call == 2 ? 3 : 5, Networks.vectors().get(1));
+                NDArray input = Fixtures.normal(manager, 96 + call, shape);
+                NDArray labels = Fixtures.classes(manager, Math.toIntExact(shape.get(0)), 3);
+                NDArray[] sliced = compute(model, loss, input, labels, new MemoryMeter(1));
+                NDList expected = Fixtures.reference(model, loss, input, labels);
+                Fixtures.assertMatches(sliced, expected, Fixtures.tolerance());
+            }
+        }
+    }
+
     /** With a budget that holds a few columns, the peak column memory stays within it. */
     @Test
     public void peakColumnMemoryStaysWithinBudget() {

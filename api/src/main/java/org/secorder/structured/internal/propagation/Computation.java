@@ -5,10 +5,15 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.nn.Block;
 import ai.djl.nn.ParameterList;
 import ai.djl.training.loss.Loss;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.WeakHashMap;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.structured.MemoryMeter;
 import org.secorder.structured.internal.columns.ColumnSet;
@@ -25,8 +30,19 @@ import org.secorder.structured.internal.losses.LossCurvatures;
  * concatenated); the loss rules still divide by the whole batch. Slices keep the arrays of one rule
  * within the working set of {@link Propagation}, where very large temporaries cost more to allocate
  * than to compute with.
+ *
+ * <p>Whether to slice is known only after a forward pass, which gives the column memory per sample;
+ * that memory depends only on the model, the per-sample input shape, data type, engine and options,
+ * so it is remembered for each of them (for as long as the model lives), and a later call that
+ * slices runs only the slices forward, not the whole batch as well. It decides the slicing only,
+ * never a result.
  */
 public final class Computation {
+
+    private static final Map<Block, Map<String, Long>> COLUMN_ELEMENTS =
+            Collections.synchronizedMap(new WeakHashMap<>());
+
+    private final Block model;
 
     private final Layer root;
     private final LossCurvature curvature;
@@ -41,6 +57,7 @@ public final class Computation {
     /**
      * Creates a computation.
      *
+     * @param model the model, the key of its remembered column memory per sample
      * @param root the model's layers
      * @param loss the DJL loss
      * @param engine the engine adapter
@@ -51,6 +68,7 @@ public final class Computation {
      * @param parameters the model's parameter arrays
      */
     public Computation(
+            Block model,
             Layer root,
             Loss loss,
             SecondOrderEngine engine,
@@ -59,6 +77,7 @@ public final class Computation {
             boolean perSample,
             boolean training,
             List<NDArray> parameters) {
+        this.model = model;
         this.root = root;
         this.loss = loss;
         this.curvature = LossCurvatures.of(loss);
@@ -87,16 +106,35 @@ public final class Computation {
             NDManager work,
             NDManager results) {
         long batch = input.getShape().get(0);
+        String key = key(input);
+        Long known = remembered(key);
+        if (known != null && slice(batch, known, input) < batch) {
+            return runSlices(input, target, entries, work, results, slice(batch, known, input));
+        }
         Propagation whole = propagation(work, batch);
         whole.keep(input);
         NDArray predictions = root.forward(whole, input);
         LossCheck.check(curvature, loss, predictions, target);
-        long perSlice = slice(batch, input);
+        long elements = root.columnElements();
+        remember(key, elements);
+        long perSlice = slice(batch, elements, input);
         if (perSlice >= batch) {
             curvature.evaluate(predictions, target, batch);
             propagate(whole);
             return whole.getAccumulators().results(entries, results);
         }
+        return runSlices(input, target, entries, work, results, perSlice);
+    }
+
+    /** Runs the batch in slices of samples, each forward and propagated on its own. */
+    private NDArray[] runSlices(
+            NDArray input,
+            NDArray target,
+            ParameterList entries,
+            NDManager work,
+            NDManager results,
+            long perSlice) {
+        long batch = input.getShape().get(0);
         List<NDArray[]> parts = new ArrayList<>();
         for (long from = 0; from < batch; from += perSlice) {
             long to = Math.min(batch, from + perSlice);
@@ -108,7 +146,12 @@ public final class Computation {
                 Propagation propagation = propagation(scope, to - from);
                 propagation.keep(sliceInput);
                 NDArray slicePredictions = root.forward(propagation, sliceInput);
-                curvature.evaluate(slicePredictions, target.get(samples), batch);
+                NDArray sliceTarget = target.get(samples);
+                if (from == 0) {
+                    // the loss rules against DJL's loss, on the first slice's samples
+                    LossCheck.check(curvature, loss, slicePredictions, sliceTarget);
+                }
+                curvature.evaluate(slicePredictions, sliceTarget, batch);
                 propagate(propagation);
                 parts.add(propagation.getAccumulators().results(entries, work));
             }
@@ -116,11 +159,35 @@ public final class Computation {
         return combine(parts, results);
     }
 
-    private long slice(long batch, NDArray input) {
-        long bytesPerSample =
-                Math.max(1, root.columnElements() * input.getDataType().getNumOfBytes());
+    private long slice(long batch, long columnElements, NDArray input) {
+        long bytesPerSample = Math.max(1, columnElements * input.getDataType().getNumOfBytes());
         long limit = Math.min(meter.getBudgetBytes(), Propagation.WORKING_SET_BYTES);
         return Math.max(1, Math.min(batch, limit / bytesPerSample));
+    }
+
+    /** What the column memory per sample depends on besides the model. */
+    private String key(NDArray input) {
+        return input.getShape().slice(1)
+                + " "
+                + input.getDataType()
+                + " "
+                + input.getManager().getEngine().getEngineName()
+                + (ggn ? " ggn" : " hessian")
+                + (training ? " training" : "")
+                + (perSample ? " per sample" : "");
+    }
+
+    private Long remembered(String key) {
+        synchronized (COLUMN_ELEMENTS) {
+            Map<String, Long> byKey = COLUMN_ELEMENTS.get(model);
+            return byKey == null ? null : byKey.get(key);
+        }
+    }
+
+    private void remember(String key, long elements) {
+        synchronized (COLUMN_ELEMENTS) {
+            COLUMN_ELEMENTS.computeIfAbsent(model, m -> new HashMap<>()).put(key, elements);
+        }
     }
 
     private Propagation propagation(NDManager manager, long batch) {
