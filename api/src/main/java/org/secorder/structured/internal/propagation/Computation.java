@@ -148,8 +148,10 @@ public final class Computation {
                 NDArray slicePredictions = root.forward(propagation, sliceInput);
                 NDArray sliceTarget = target.get(samples);
                 if (from == 0) {
-                    // the loss rules against DJL's loss, on the first slice's samples
+                    // the loss rules against DJL's loss, on the first slice's samples; and the
+                    // column memory per sample as this forward pass found it, for the next call
                     LossCheck.check(curvature, loss, slicePredictions, sliceTarget);
+                    remember(key(input), root.columnElements());
                 }
                 curvature.evaluate(slicePredictions, sliceTarget, batch);
                 propagate(propagation);
