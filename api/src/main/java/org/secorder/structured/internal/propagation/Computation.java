@@ -108,8 +108,9 @@ public final class Computation {
         long batch = input.getShape().get(0);
         String key = key(input);
         Long known = remembered(key);
-        if (known != null && slice(batch, known, input) < batch) {
-            return runSlices(input, target, entries, work, results, slice(batch, known, input));
+        long knownSlice = known == null ? batch : slice(batch, known, input);
+        if (knownSlice < batch) {
+            return runSlices(input, target, entries, work, results, knownSlice, key);
         }
         Propagation whole = propagation(work, batch);
         whole.keep(input);
@@ -123,7 +124,7 @@ public final class Computation {
             propagate(whole);
             return whole.getAccumulators().results(entries, results);
         }
-        return runSlices(input, target, entries, work, results, perSlice);
+        return runSlices(input, target, entries, work, results, perSlice, key);
     }
 
     /** Runs the batch in slices of samples, each forward and propagated on its own. */
@@ -133,7 +134,8 @@ public final class Computation {
             ParameterList entries,
             NDManager work,
             NDManager results,
-            long perSlice) {
+            long perSlice,
+            String key) {
         long batch = input.getShape().get(0);
         List<NDArray[]> parts = new ArrayList<>();
         for (long from = 0; from < batch; from += perSlice) {
@@ -151,7 +153,7 @@ public final class Computation {
                     // the loss rules against DJL's loss, on the first slice's samples; and the
                     // column memory per sample as this forward pass found it, for the next call
                     LossCheck.check(curvature, loss, slicePredictions, sliceTarget);
-                    remember(key(input), root.columnElements());
+                    remember(key, root.columnElements());
                 }
                 curvature.evaluate(slicePredictions, sliceTarget, batch);
                 propagate(propagation);
