@@ -1,5 +1,6 @@
 package org.secorder.tests.structured;
 
+import ai.djl.basicmodelzoo.cv.classification.LeNet;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -14,6 +15,7 @@ import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.Loss;
 import ai.djl.training.loss.SoftmaxCrossEntropyLoss;
 import org.secorder.structured.StructuredDiagonal;
+import org.secorder.structured.internal.propagation.TangentLayer;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -39,6 +41,33 @@ public class PerSampleStructuredTest {
             NDArray[] summed = new NDArray[perSample.length];
             for (int p = 0; p < perSample.length; p++) {
                 Assert.assertEquals(perSample[p].getShape().get(0), 3, "leading batch axis");
+                summed[p] = perSample[p].sum(new int[] {0});
+            }
+            Fixtures.assertMatches(summed, batch, 1e-12);
+        }
+    }
+
+    /**
+     * On the forward route (DJL's {@code LeNet}, whose convolutions take it), per-sample diagonals
+     * sum to the batch diagonal too: the tangents run in blocks of samples.
+     */
+    @Test
+    public void perSampleDiagonalsOnTheForwardRouteSumToBatchDiagonal() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Shape shape = new Shape(4, 1, 12, 12);
+            Block leNet =
+                    LeNet.builder().setNumChannels(new int[] {3, 4, 8, 6}).setOutSize(4).build();
+            Block model = Fixtures.initialize(leNet, manager, shape, 85);
+            NDArray input = Fixtures.normal(manager, 86, shape);
+            NDArray labels = Fixtures.classes(manager, 4, 4);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            long routes = TangentLayer.forwardRouteCount();
+            NDArray[] perSample = compute(model, loss, input, labels, true);
+            Assert.assertTrue(TangentLayer.forwardRouteCount() > routes, "the forward route");
+            NDArray[] batch = compute(model, loss, input, labels, false);
+            NDArray[] summed = new NDArray[perSample.length];
+            for (int p = 0; p < perSample.length; p++) {
+                Assert.assertEquals(perSample[p].getShape().get(0), 4, "leading batch axis");
                 summed[p] = perSample[p].sum(new int[] {0});
             }
             Fixtures.assertMatches(summed, batch, 1e-12);

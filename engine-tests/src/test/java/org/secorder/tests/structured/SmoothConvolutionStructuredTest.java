@@ -20,6 +20,7 @@ import ai.djl.util.Pair;
 import org.secorder.structured.MemoryMeter;
 import org.secorder.structured.StructuredDiagonal;
 import org.secorder.structured.internal.columns.LocalColumns;
+import org.secorder.structured.internal.propagation.TangentLayer;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -53,6 +54,18 @@ public class SmoothConvolutionStructuredTest {
     public void leNetMatchesGradientDifferences() {
         Block model = LeNet.builder().setNumChannels(new int[] {2, 3, 6, 5}).setOutSize(3).build();
         check(model, new Shape(2, 1, 12, 12), 3, STEP, TOLERANCE);
+    }
+
+    /**
+     * {@code LeNet}'s convolutions take the forward route (their tangents against the dense sigmoid
+     * columns), and the diagonal stays exact.
+     */
+    @Test
+    public void leNetTakesTheForwardRouteExactly() {
+        long routes = TangentLayer.forwardRouteCount();
+        Block model = LeNet.builder().setNumChannels(new int[] {3, 4, 8, 6}).setOutSize(4).build();
+        check(model, new Shape(3, 1, 12, 12), 4, STEP, TOLERANCE);
+        Assert.assertTrue(TangentLayer.forwardRouteCount() > routes, "the forward route");
     }
 
     /** GELU after a convolution and after a strided one, average pooling between. */

@@ -221,6 +221,7 @@ public final class Computation {
         if (!ggn) {
             root.spawn(Continuation.NONE);
         }
+        propagation.finish();
     }
 
     private NDArray[] combine(List<NDArray[]> parts, NDManager results) {

@@ -90,4 +90,13 @@ public abstract class Layer {
      * @return the element count
      */
     public abstract long columnElements();
+
+    /**
+     * Returns the forward-mode rules of this layer's block, for {@link TangentLayer}.
+     *
+     * @return the rules, or {@code null} where the block has none
+     */
+    public TangentRule tangentRule() {
+        return null;
+    }
 }

@@ -14,6 +14,7 @@ import java.util.function.Supplier;
 import org.secorder.engine.SecondOrderEngine;
 import org.secorder.structured.MemoryMeter;
 import org.secorder.structured.internal.columns.ColumnSet;
+import org.secorder.structured.internal.columns.DenseColumns;
 
 /**
  * The state of one structured computation: where arrays live, the options, the running diagonals,
@@ -51,6 +52,7 @@ public final class Propagation {
     private final List<NDArray> kept = new ArrayList<>();
     private final Set<NDArray> keptSet = Collections.newSetFromMap(new IdentityHashMap<>());
     private final long bytesPerElement;
+    private final List<Runnable> endings = new ArrayList<>();
     private boolean splitting = true;
 
     /**
@@ -230,6 +232,55 @@ public final class Propagation {
                 next.accept(columns);
             }
         }
+    }
+
+    /**
+     * Opens a scope that frees every array made in it, with the kept arrays and some others
+     * temporarily attached to it.
+     *
+     * @param others arrays that the scope's work computes from, besides the kept ones
+     * @return the scope, to be closed by the caller
+     */
+    public NDManager openScope(List<NDArray> others) {
+        NDManager scope = manager.newSubManager();
+        scope.tempAttachAll(kept.toArray(new NDArray[0]));
+        scope.tempAttachAll(others.toArray(new NDArray[0]));
+        return scope;
+    }
+
+    /**
+     * Copies a column set into arrays of the computation, which outlive the scope it was made in.
+     *
+     * @param columns the columns
+     * @return the copy, freed with the computation unless closed before
+     */
+    public DenseColumns retain(DenseColumns columns) {
+        NDArray values = columns.getValues().duplicate();
+        values.attach(manager);
+        NDArray signs = columns.getSigns();
+        if (signs != null) {
+            signs = signs.duplicate();
+            signs.attach(manager);
+        }
+        return new DenseColumns(values, signs, columns.getFeatureShape());
+    }
+
+    /**
+     * Registers an action to run once every column set has been propagated, in the order
+     * registered.
+     *
+     * @param action the action
+     */
+    public void atEnd(Runnable action) {
+        endings.add(action);
+    }
+
+    /** Runs the actions registered with {@link #atEnd(Runnable)}. */
+    public void finish() {
+        for (Runnable action : endings) {
+            action.run();
+        }
+        endings.clear();
     }
 
     /**

@@ -20,6 +20,15 @@ public final class SequenceLayer extends Layer {
         this.children = List.copyOf(children);
     }
 
+    /**
+     * Returns the children.
+     *
+     * @return the children, first applied first
+     */
+    public List<Layer> getChildren() {
+        return children;
+    }
+
     /** {@inheritDoc} */
     @Override
     public NDArray forward(Propagation propagation, NDArray input) {

@@ -6,6 +6,7 @@ import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.propagation.Continuation;
 import org.secorder.structured.internal.propagation.Layer;
 import org.secorder.structured.internal.propagation.Propagation;
+import org.secorder.structured.internal.propagation.TangentRule;
 import org.secorder.structured.internal.rules.DerivativesLayer;
 import org.secorder.structured.internal.rules.GenericDerivatives;
 
@@ -90,6 +91,12 @@ final class FallbackLayer extends Layer {
     @Override
     public boolean hasCurvature() {
         return active.hasCurvature();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public TangentRule tangentRule() {
+        return active.tangentRule();
     }
 
     /** {@inheritDoc} */

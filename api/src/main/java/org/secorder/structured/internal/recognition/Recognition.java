@@ -13,6 +13,7 @@ import java.util.Set;
 import org.secorder.engine.SecondOrderEngines;
 import org.secorder.structured.internal.propagation.Layer;
 import org.secorder.structured.internal.propagation.SequenceLayer;
+import org.secorder.structured.internal.propagation.TangentLayer;
 
 /**
  * Recognizes the blocks of a model through the {@link RuleTable} and builds their layers.
@@ -72,7 +73,30 @@ public final class Recognition {
      * @throws UnsupportedOperationException naming the first block that is not supported
      */
     public static Layer build(Block model, NDManager manager, boolean training, boolean ggn) {
-        return new Recognition(manager, training, null, ggn).create(model, "model");
+        Layer root = new Recognition(manager, training, null, ggn).create(model, "model");
+        return ggn ? root : withTangents(root);
+    }
+
+    /**
+     * Wraps the leading layers of a sequential model in a {@link TangentLayer} where they have
+     * forward-mode rules, parameters and activation curvature.
+     */
+    private static Layer withTangents(Layer root) {
+        if (!(root instanceof SequenceLayer)) {
+            return root;
+        }
+        List<Layer> children = ((SequenceLayer) root).getChildren();
+        int leading = TangentLayer.leadingLayers(children);
+        if (leading == 0) {
+            return root;
+        }
+        List<Layer> layers = new ArrayList<>();
+        layers.add(
+                new TangentLayer(
+                        root.getDescription() + " (first " + leading + " blocks)",
+                        children.subList(0, leading)));
+        layers.addAll(children.subList(leading, children.size()));
+        return new SequenceLayer(root.getDescription(), layers);
     }
 
     /**

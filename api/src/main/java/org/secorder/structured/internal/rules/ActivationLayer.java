@@ -1,12 +1,15 @@
 package org.secorder.structured.internal.rules;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
 import org.secorder.structured.internal.columns.ColumnSet;
 import org.secorder.structured.internal.columns.DiagonalColumns;
 import org.secorder.structured.internal.propagation.LeafLayer;
 import org.secorder.structured.internal.propagation.Propagation;
+import org.secorder.structured.internal.propagation.TangentRule;
+import org.secorder.structured.internal.propagation.Tangents;
 
 /**
  * An elementwise activation {@code y = phi(x)}.
@@ -15,7 +18,7 @@ import org.secorder.structured.internal.propagation.Propagation;
  * the Hessian with respect to its input gains {@code diag(g * phi''(x))}, {@code g} the loss
  * gradient with respect to its output: one signed diagonal column set.
  */
-public final class ActivationLayer extends LeafLayer {
+public final class ActivationLayer extends LeafLayer implements TangentRule {
 
     private final ActivationFunction function;
     private final double[] parameters;
@@ -80,12 +83,57 @@ public final class ActivationLayer extends LeafLayer {
     /** {@inheritDoc} */
     @Override
     public ColumnSet residual() {
-        long batch = input.getShape().get(0);
-        NDArray curvature =
-                outputGradient
-                        .mul(function.second(input, output, parameters))
-                        .reshape(batch, featureShape.size());
+        NDArray curvature = curvatureDiagonal();
         return DiagonalColumns.of(curvature.abs().sqrt(), curvature.sign(), featureShape);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public NDArray curvatureDiagonal() {
+        if (!function.isSmooth()) {
+            return null;
+        }
+        long batch = input.getShape().get(0);
+        return outputGradient
+                .mul(function.second(input, output, parameters))
+                .reshape(batch, featureShape.size());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public TangentRule tangentRule() {
+        return this;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean pushes() {
+        return true;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public Tangents push(Tangents tangents, long from, long to) {
+        return tangents.scale(firstDerivative.get(new NDIndex("{}:{}", from, to)));
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long pushCost(long groups, long count) {
+        // the product with phi', and with a curvature the squares weighted by it
+        return count * featureShape.size() * ELEMENT_COST * (function.isSmooth() ? 3 : 1);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean keepsGroups() {
+        return true;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long columnCost(boolean transposing) {
+        return transposing ? ELEMENT_COST * featureShape.size() : 0;
     }
 
     /** {@inheritDoc} */

@@ -22,6 +22,8 @@ import org.secorder.structured.internal.columns.RowMap;
 import org.secorder.structured.internal.propagation.Accumulators;
 import org.secorder.structured.internal.propagation.LeafLayer;
 import org.secorder.structured.internal.propagation.Propagation;
+import org.secorder.structured.internal.propagation.TangentRule;
+import org.secorder.structured.internal.propagation.Tangents;
 
 /**
  * A convolution ({@code Conv1d}, {@code Conv2d}, {@code Conv3d}) with any stride, padding, dilation
@@ -37,7 +39,7 @@ import org.secorder.structured.internal.propagation.Propagation;
  * diagonal, one product for all. Columns local to windows of the output ({@link LocalColumns}) are
  * correlated with the unfolded input inside their windows only.
  */
-public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMap {
+public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMap, TangentRule {
 
     private final Parameter weight;
     private final Parameter bias;
@@ -713,6 +715,139 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
             NDArray sums = patchValues.sum(new int[] {3}).square();
             NDArray biasSquares = sums.mul(weights.expandDims(2)).sum(new int[] {1});
             accumulators.addPerSample(bias, biasSquares);
+        }
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public TangentRule tangentRule() {
+        return this;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean pushes() {
+        return groups == 1;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>The convolution without its bias. Tangents in {@code G} groups of {@code C / G} input
+     * channels each are one grouped convolution of {@code G T} groups, every tangent with the
+     * kernel's slice for its own channels: the zeros outside them take no work.
+     */
+    @Override
+    public Tangents push(Tangents tangents, long from, long to) {
+        Tangents grouped = tangents.isChannelWise() ? tangents : tangents.ungrouped();
+        long samples = to - from;
+        long count = grouped.getCount();
+        long blocks = grouped.getGroups();
+        long channels = inputShape.get(0) / blocks;
+        long filters = outputShape.get(0);
+        NDArray kernels = weight.getArray();
+        NDArray inputs;
+        if (blocks == 1) {
+            inputs = grouped.channels();
+        } else {
+            inputs =
+                    grouped.getValues()
+                            .reshape(
+                                    new Shape(samples, blocks * count * channels)
+                                            .addAll(inputShape.slice(1)));
+            int[] order = new int[spatial + 3];
+            order[0] = 1;
+            order[1] = 0;
+            for (int i = 2; i < order.length; i++) {
+                order[i] = i;
+            }
+            Shape perBlock = new Shape(filters, channels).addAll(kernel);
+            kernels =
+                    kernels.reshape(new Shape(filters, blocks, channels).addAll(kernel))
+                            .transpose(order)
+                            .expandDims(1)
+                            .broadcast(new Shape(blocks, count).addAll(perBlock))
+                            .reshape(new Shape(blocks * count * filters, channels).addAll(kernel));
+        }
+        NDArray mapped =
+                inputs.getNDArrayInternal()
+                        .convolution(
+                                inputs,
+                                kernels,
+                                null,
+                                stride,
+                                padding,
+                                dilation,
+                                Math.toIntExact(blocks == 1 ? 1 : blocks * count))
+                        .head();
+        return new Tangents(
+                mapped.reshape(samples, 1, blocks * count, outputShape.size()), outputShape);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long pushCost(long blocks, long count) {
+        return blocks * count * outputShape.size() * (inputShape.get(0) / blocks) * kernel.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean keepsGroups() {
+        return false;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long columnCost(boolean transposing) {
+        // the weight products, and the transposed convolution
+        return (transposing ? 2 : 1)
+                * outputShape.size()
+                * (inputShape.get(0) / groups)
+                * kernel.size();
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>One group per filter, non-zero in its own output channel: the unfolded input for the
+     * filter's weights, ones for its bias.
+     */
+    @Override
+    public Tangents parameterTangents(long from, long to) {
+        long samples = to - from;
+        long positions = outputShape.slice(1).size();
+        NDArray inputs = patches.get(new NDIndex("{}:{}", from, to)).transpose(0, 2, 1);
+        if (bias != null) {
+            inputs =
+                    inputs.concat(
+                            inputs.getManager()
+                                    .ones(new Shape(samples, 1, positions), inputs.getDataType()),
+                            1);
+        }
+        long count = inputs.getShape().get(1);
+        return new Tangents(
+                inputs.expandDims(1).broadcast(samples, outputShape.get(0), count, positions),
+                outputShape);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long[] parameterTangentShape() {
+        return new long[] {outputShape.get(0), patches.getShape().get(2) + (bias == null ? 0 : 1)};
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public void addTangentSquares(NDArray squares, Accumulators accumulators) {
+        long batch = squares.getShape().get(0);
+        long unfolded = patches.getShape().get(2);
+        accumulators.addPerSample(
+                weight,
+                squares.get(new NDIndex(":, :, 0:{}", unfolded))
+                        .reshape(new Shape(batch).addAll(weightShape())));
+        if (bias != null) {
+            accumulators.addPerSample(
+                    bias, squares.get(new NDIndex(":, :, {}", unfolded)).duplicate());
         }
     }
 

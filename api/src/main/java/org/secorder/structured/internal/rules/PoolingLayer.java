@@ -6,6 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Block;
+import ai.djl.nn.pooling.Pool;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
@@ -23,6 +24,8 @@ import org.secorder.structured.internal.columns.LocalMap;
 import org.secorder.structured.internal.columns.SampleMap;
 import org.secorder.structured.internal.propagation.LeafLayer;
 import org.secorder.structured.internal.propagation.Propagation;
+import org.secorder.structured.internal.propagation.TangentRule;
+import org.secorder.structured.internal.propagation.Tangents;
 
 /**
  * A max or average pooling block from DJL's {@code Pool}: piecewise linear, so it adds no curvature
@@ -55,9 +58,10 @@ import org.secorder.structured.internal.propagation.Propagation;
  * block lives); the selection of max pooling, which depends on the values, is taken at every
  * forward pass.
  */
-public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap {
+public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap, TangentRule {
 
     private static final double CHECK_TOLERANCE = 1e-5;
+    private static final long ONE_MATRIX_FACTOR = 16;
     private static final AtomicLong AVERAGE_WINDOWS = new AtomicLong();
     private static final Map<Block, Map<String, Windows>> RECOGNIZED =
             Collections.synchronizedMap(new WeakHashMap<>());
@@ -323,6 +327,13 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
      * (positions in the padding dropped).
      */
     private NDArray spreadByAxes(NDArray rows) {
+        if (oneMatrix()) {
+            long positions = outputShape.slice(1).size();
+            NDArray matrix = poolingMatrix(rows).transpose();
+            return rows.reshape(-1, positions)
+                    .matMul(matrix)
+                    .reshape(new Shape(rows.size() / outputShape.size()).addAll(inputShape));
+        }
         int spatial = averageKernel.length;
         long count = rows.size() / outputShape.size();
         NDArray spread = rows;
@@ -343,16 +354,21 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
 
     /**
      * The matrix of one spatial axis that spreads each output over its window, {@code (outputs,
-     * inputs)} or transposed, in the data type of the given rows.
+     * inputs)} or transposed, in the data type of the given rows: {@code 1 / size} for the
+     * recognized average pooling, ones for non-overlapping windows.
      */
     private NDArray axisSpread(int axis, boolean transposed, NDArray like) {
         int out = Math.toIntExact(outputShape.get(axis + 1));
         int in = Math.toIntExact(inputShape.get(axis + 1));
-        double weight = 1.0 / averageKernel[axis];
+        boolean average = averageKernel != null;
+        long size = average ? averageKernel[axis] : window[axis];
+        long step = average ? averageStride[axis] : window[axis];
+        long pad = average ? averagePadding[axis] : 0;
+        double weight = average ? 1.0 / size : 1;
         double[] values = new double[out * in];
         for (int o = 0; o < out; o++) {
-            long start = o * averageStride[axis] - averagePadding[axis];
-            long end = Math.min(start + averageKernel[axis], in);
+            long start = o * step - pad;
+            long end = Math.min(start + size, in);
             for (long t = Math.max(start, 0); t < end; t++) {
                 int at = transposed ? Math.toIntExact(t * out + o) : Math.toIntExact(o * in + t);
                 values[at] = weight;
@@ -410,6 +426,166 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
         double scale = expected.abs().max().toType(DataType.FLOAT64, false).getDouble();
         double error = expected.sub(actual).abs().max().toType(DataType.FLOAT64, false).getDouble();
         return error <= CHECK_TOLERANCE * scale;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public TangentRule tangentRule() {
+        return this;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean pushes() {
+        return selection != null && window.length <= 3 || averageKernel != null;
+    }
+
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Non-overlapping windows sum each window of the tangents times the selection (the engine's
+     * own, {@code J^T 1}); the recognized average pooling weights each window by {@code 1 / size}.
+     * Both are one small matrix product per spatial axis, the transposes of {@link
+     * #spreadByAxes}'s.
+     */
+    @Override
+    public Tangents push(Tangents tangents, long from, long to) {
+        Tangents grouped = tangents.isChannelWise() ? tangents : tangents.ungrouped();
+        if (averageKernel == null) {
+            NDArray own = selection.get(new NDIndex("{}:{}", from, to));
+            NDArray selected = grouped.scale(own.reshape(to - from, inputShape.size())).channels();
+            return grouped.fromChannels(windowSums(selected));
+        }
+        NDArray maps = grouped.channels();
+        return grouped.fromChannels(poolByMatrices(maps));
+    }
+
+    /**
+     * The recognized average pooling of maps {@code (M, C, spatial...)}: by one matrix product with
+     * {@link #poolingMatrix} where that matrix is small enough, otherwise by one small product per
+     * axis, the transposes of {@link #spreadByAxes}'s.
+     */
+    private NDArray poolByMatrices(NDArray maps) {
+        Shape shape = maps.getShape().slice(0, 2).addAll(outputShape.slice(1));
+        if (oneMatrix()) {
+            long positions = inputShape.slice(1).size();
+            return maps.reshape(-1, positions).matMul(poolingMatrix(maps)).reshape(shape);
+        }
+        int spatial = averageKernel.length;
+        NDArray pooled = maps;
+        long later = 1;
+        for (int i = spatial - 1; i >= 0; i--) {
+            long in = inputShape.get(i + 1);
+            if (i == spatial - 1) {
+                // (rows, in) times (in, out)
+                pooled = pooled.reshape(-1, in).matMul(axisSpread(i, true, maps));
+            } else {
+                // (out, in) times every (in, later) block
+                pooled = axisSpread(i, false, maps).matMul(pooled.reshape(-1, in, later));
+            }
+            later *= outputShape.get(i + 1);
+        }
+        return pooled.reshape(shape);
+    }
+
+    /**
+     * Whether one matrix product over all positions of a map, {@code P_in x P_out} multiplications,
+     * takes at most {@value #ONE_MATRIX_FACTOR} times those of the products per axis: one large
+     * product is that much faster per multiplication than the small ones (measured on {@code
+     * LeNet}'s 28x28 to 14x14 pooling, 9.3 times as many multiplications, the tangents' pooling
+     * took about a third of the time).
+     */
+    private boolean oneMatrix() {
+        int spatial = averageKernel.length;
+        long perAxis = 0;
+        long done = 1;
+        for (int i = spatial - 1; i >= 0; i--) {
+            long before = inputShape.slice(1, i + 1).size();
+            perAxis += before * inputShape.get(i + 1) * outputShape.get(i + 1) * done;
+            done *= outputShape.get(i + 1);
+        }
+        long whole = inputShape.slice(1).size() * outputShape.slice(1).size();
+        return whole <= ONE_MATRIX_FACTOR * perAxis;
+    }
+
+    /**
+     * The recognized average pooling of one channel as one matrix {@code (input positions, output
+     * positions)}, the product of the axes' matrices: one large matrix product pools many small
+     * maps several times faster than one small product per axis.
+     */
+    private NDArray poolingMatrix(NDArray like) {
+        int spatial = averageKernel.length;
+        NDArray matrix = null;
+        for (int i = 0; i < spatial; i++) {
+            long in = inputShape.get(i + 1);
+            long out = outputShape.get(i + 1);
+            NDArray axis = axisSpread(i, true, like);
+            if (matrix == null) {
+                matrix = axis;
+            } else {
+                long rows = matrix.getShape().get(0);
+                long columns = matrix.getShape().get(1);
+                matrix =
+                        matrix.reshape(rows, 1, columns, 1)
+                                .mul(axis.reshape(1, in, 1, out))
+                                .reshape(rows * in, columns * out);
+            }
+        }
+        return matrix;
+    }
+
+    /**
+     * The sums over the non-overlapping windows, as the engine's average pooling times the window
+     * size (several times faster than summing a strided view, or than small matrix products).
+     */
+    private NDArray windowSums(NDArray maps) {
+        Shape kernel = new Shape(window);
+        Shape none = new Shape(new long[window.length]);
+        NDArray averages;
+        switch (window.length) {
+            case 1:
+                averages = Pool.avgPool1d(maps, kernel, kernel, none, false, true);
+                break;
+            case 2:
+                averages = Pool.avgPool2d(maps, kernel, kernel, none, false, true);
+                break;
+            case 3:
+                averages = Pool.avgPool3d(maps, kernel, kernel, none, false, true);
+                break;
+            default:
+                throw new IllegalStateException("pooling over " + window.length + " axes");
+        }
+        return averages.muli(kernel.size());
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long pushCost(long groups, long count) {
+        return count * columnCost(true);
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public boolean keepsGroups() {
+        return true;
+    }
+
+    /** {@inheritDoc} */
+    @Override
+    public long columnCost(boolean transposing) {
+        if (!transposing) {
+            return 0;
+        }
+        if (averageKernel == null) {
+            // the selection's product, and the window sums
+            return 2 * ELEMENT_COST * inputShape.size();
+        }
+        // the small matrix products per axis
+        long perElement = 0;
+        for (int i = 1; i < outputShape.dimension(); i++) {
+            perElement += outputShape.get(i);
+        }
+        return inputShape.size() * perElement;
     }
 
     /** Repeats every output element over its window and pads to the input's size. */
