@@ -43,10 +43,7 @@ public class TangentsTest {
             double[][][] full = writeOut(values, samples, groups, count, features);
             for (int n = 0; n < samples; n++) {
                 for (int k = 0; k < groups * count; k++) {
-                    double expected = 0;
-                    for (int i = 0; i < features; i++) {
-                        expected += weights[n * features + i] * full[n][k][i] * full[n][k][i];
-                    }
+                    double expected = weightedForm(full[n][k], weights, n * features);
                     Assert.assertEquals(
                             actual[n * groups * count + k], expected, 1e-12, "form " + k);
                 }
@@ -78,10 +75,7 @@ public class TangentsTest {
                 for (int k = 0; k < groups * count; k++) {
                     double expected = 0;
                     for (int c = 0; c < columns; c++) {
-                        double dot = 0;
-                        for (int i = 0; i < features; i++) {
-                            dot += full[n][k][i] * vectors[(n * columns + c) * features + i];
-                        }
+                        double dot = dot(full[n][k], vectors, (n * columns + c) * features);
                         expected += signs[n * columns + c] * dot * dot;
                     }
                     Assert.assertEquals(
@@ -100,16 +94,29 @@ public class TangentsTest {
         int block = features / groups;
         double[][][] full = new double[samples][groups * count][features];
         for (int n = 0; n < samples; n++) {
-            for (int g = 0; g < groups; g++) {
-                for (int t = 0; t < count; t++) {
-                    for (int i = 0; i < block; i++) {
-                        full[n][g * count + t][g * block + i] =
-                                values[((n * groups + g) * count + t) * block + i];
-                    }
-                }
+            for (int k = 0; k < groups * count; k++) {
+                // tangent k is tangent k % count of group k / count
+                int from = (n * groups * count + k) * block;
+                System.arraycopy(values, from, full[n][k], k / count * block, block);
             }
         }
         return full;
+    }
+
+    private static double dot(double[] tangent, double[] vectors, int offset) {
+        double sum = 0;
+        for (int i = 0; i < tangent.length; i++) {
+            sum += tangent[i] * vectors[offset + i];
+        }
+        return sum;
+    }
+
+    private static double weightedForm(double[] tangent, double[] weights, int offset) {
+        double sum = 0;
+        for (int i = 0; i < tangent.length; i++) {
+            sum += weights[offset + i] * tangent[i] * tangent[i];
+        }
+        return sum;
     }
 
     private static double[] random(int size, long seed) {
