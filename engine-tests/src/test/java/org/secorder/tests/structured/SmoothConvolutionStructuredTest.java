@@ -12,6 +12,7 @@ import ai.djl.nn.Parameter;
 import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv1d;
 import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.nn.core.Linear;
 import ai.djl.nn.pooling.Pool;
 import ai.djl.training.loss.L2Loss;
 import ai.djl.training.loss.Loss;
@@ -66,6 +67,28 @@ public class SmoothConvolutionStructuredTest {
         Block model = LeNet.builder().setNumChannels(new int[] {3, 4, 8, 6}).setOutSize(4).build();
         check(model, new Shape(3, 1, 12, 12), 4, STEP, TOLERANCE);
         Assert.assertTrue(TangentLayer.forwardRouteCount() > routes, "the forward route");
+    }
+
+    /**
+     * An overlapping max pooling, whose windows are not recognized, cannot push tangents: the
+     * network keeps the backward route, exactly.
+     */
+    @Test
+    public void unrecognizedPoolingKeepsTheBackwardRouteExactly() {
+        Block model =
+                new SequentialBlock()
+                        .add(conv(3, 1, 1, 1))
+                        .add(Activation.sigmoidBlock())
+                        .add(Pool.maxPool2dBlock(new Shape(3, 3), new Shape(2, 2)))
+                        .add(conv(4, 1, 1, 1))
+                        .add(Activation.sigmoidBlock())
+                        .add(Blocks.batchFlattenBlock())
+                        .add(Linear.builder().setUnits(12).build())
+                        .add(Activation.sigmoidBlock())
+                        .add(Linear.builder().setUnits(3).build());
+        long routes = TangentLayer.forwardRouteCount();
+        check(model, new Shape(2, 1, 9, 9), 3, STEP, TOLERANCE);
+        Assert.assertEquals(TangentLayer.forwardRouteCount(), routes, "the backward route");
     }
 
     /** GELU after a convolution and after a strided one, average pooling between. */

@@ -33,10 +33,11 @@ import org.slf4j.LoggerFactory;
  * activation gives one column per element, so its cost grows with the columns times the layers'
  * cost; the forward route pushes one tangent per parameter entry, each non-zero in one filter's
  * channel until the next convolution, so its cost grows with the parameters of the first layers.
- * Which is cheaper is estimated from both counts once the columns are known; the backward route
- * also runs where the collected columns would not fit half the memory budget, where a layer cannot
- * push tangents for its actual input, and for the generalized Gauss-Newton matrix (no activation
- * curvature arises).
+ * Which is cheaper is estimated from both counts once the columns are known, for every split of the
+ * layers: the parameters below the split take the forward route, those above it the backward one.
+ * The backward route also runs for all of them where the collected columns would not fit half the
+ * memory budget (or the working set), where a layer cannot push tangents for its actual input, and
+ * for the generalized Gauss-Newton matrix (no activation curvature arises).
  */
 public final class TangentLayer extends Layer {
 
@@ -119,10 +120,10 @@ public final class TangentLayer extends Layer {
     public void propagate(ColumnSet columns, Continuation below) {
         next = below;
         if (!flushed) {
-            DenseColumns dense = columns.dense();
-            long elements = dense.elementCount();
+            // the dense size first: a local or diagonal set may be far larger when dense
+            long elements = columns.denseElements(columns.getColumnCount());
             if (collectedElements + elements <= propagation.pieceElements()) {
-                collected.add(propagation.retain(dense));
+                collected.add(propagation.retain(columns.dense()));
                 collectedElements += elements;
                 return;
             }
@@ -373,9 +374,10 @@ public final class TangentLayer extends Layer {
                     chunk.close();
                 }
                 if (from == 0) {
-                    // the first sample alone shows what one sample holds
+                    // the first sample alone shows what one sample holds; the collected columns
+                    // are held throughout
                     samples = Math.max(1, propagation.pieceElements() / perSample);
-                    propagation.observe(Math.min(batch, samples) * perSample);
+                    propagation.observe(collectedElements + Math.min(batch, samples) * perSample);
                 }
             }
             Accumulators accumulators = propagation.getAccumulators();
