@@ -327,13 +327,6 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
      * (positions in the padding dropped).
      */
     private NDArray spreadByAxes(NDArray rows) {
-        if (oneMatrix()) {
-            long positions = outputShape.slice(1).size();
-            NDArray matrix = poolingMatrix(rows).transpose();
-            return rows.reshape(-1, positions)
-                    .matMul(matrix)
-                    .reshape(new Shape(rows.size() / outputShape.size()).addAll(inputShape));
-        }
         int spatial = averageKernel.length;
         long count = rows.size() / outputShape.size();
         NDArray spread = rows;
