@@ -110,7 +110,7 @@ public class TangentRuleTest {
         try (NDManager manager = NDManager.newBaseManager()) {
             Shape shape = new Shape(3, 5);
             Forward forward = new Forward(manager, Activation.sigmoidBlock(), shape);
-            NDArray gradient = random(manager, shape, 3);
+            NDArray gradient = Fixtures.normal(manager, 3, shape);
             forward.layer.backward(gradient, false);
             NDArray actual = forward.rule.curvatureDiagonal();
             double step = 1e-4;
@@ -133,7 +133,10 @@ public class TangentRuleTest {
             long samples = shape.get(0);
             Shape features = shape.slice(1);
             NDArray values =
-                    random(manager, new Shape(samples, groups, count, features.size() / groups), 2);
+                    Fixtures.normal(
+                            manager,
+                            2,
+                            new Shape(samples, groups, count, features.size() / groups));
             Tangents tangents = new Tangents(values, features);
             NDArray pushed = forward.rule.push(tangents, 0, samples).ungrouped().getValues();
             NDArray directions = tangents.ungrouped().getValues();
@@ -156,15 +159,6 @@ public class TangentRuleTest {
         Assert.assertTrue(error <= TOLERANCE * scale, what + ": error " + error);
     }
 
-    private static NDArray random(NDManager manager, Shape shape, long seed) {
-        java.util.Random random = new java.util.Random(seed);
-        double[] values = new double[Math.toIntExact(shape.size())];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = random.nextGaussian();
-        }
-        return manager.create(values, shape);
-    }
-
     /** A block's layer after one forward pass in float64. */
     private static final class Forward {
 
@@ -179,7 +173,7 @@ public class TangentRuleTest {
             this.manager = manager;
             this.block = block;
             block.initialize(manager, DataType.FLOAT64, shape);
-            input = random(manager, shape, 1);
+            input = Fixtures.normal(manager, 1, shape);
             store = new ParameterStore(manager, false);
             layer = Recognition.build(block, manager, false);
             Propagation propagation =
