@@ -91,11 +91,24 @@ public class TangentRuleTest {
         checkPush(Pool.maxPool2dBlock(new Shape(2, 2)), new Shape(2, 4, 6, 4), 2, 3);
     }
 
-    /** The overlapping average pooling of {@code LeNet}, with stride and padding. */
+    /**
+     * The overlapping average pooling of {@code LeNet}, with stride and padding, on small maps: one
+     * matrix over all positions.
+     */
     @Test
     public void overlappingAveragePoolingPushMatchesDifferences() {
         Block pool = Pool.avgPool2dBlock(new Shape(5, 5), new Shape(2, 2), new Shape(2, 2));
         checkPush(pool, new Shape(2, 3, 12, 10), 3, 2);
+    }
+
+    /**
+     * The same pooling on {@code LeNet}'s 28x28 maps, where the pooling goes by one product per
+     * axis rather than one matrix over all positions.
+     */
+    @Test
+    public void largeAveragePoolingPushMatchesDifferences() {
+        Block pool = Pool.avgPool2dBlock(new Shape(5, 5), new Shape(2, 2), new Shape(2, 2));
+        checkPush(pool, new Shape(1, 2, 28, 28), 2, 1);
     }
 
     /** An activation scales the tangents by its derivative. */
