@@ -288,9 +288,9 @@ public final class TangentLayer extends Layer {
                 groups = 1;
             }
         }
-        // every tangent's products with the columns of its group, squared and summed
+        // the quadratic forms with the columns, and their squares summed
         return cost
-                + (double) tangents * features * count
+                + Tangents.columnSquaresCost(groups, tangents, features, count)
                 + TangentRule.ELEMENT_COST * groups * tangents * count;
     }
 

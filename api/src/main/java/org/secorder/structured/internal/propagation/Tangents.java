@@ -189,7 +189,7 @@ public final class Tangents {
         long block = values.getShape().get(3);
         // (n, G, d / G, K): every group's block of every column
         NDArray blocks = columns.reshape(samples, count, groups, -1).transpose(0, 2, 3, 1);
-        if (block * (count + tangents) < tangents * count) {
+        if (throughGram(groups, tangents, block * groups, count)) {
             // fewer multiplications through each group's signed Gram matrix of the columns,
             // t^T (sum_c sign_c v_c v_c^T) t, where the blocks are short
             NDArray signed =
@@ -208,6 +208,38 @@ public final class Tangents {
         NDArray sums = squares.sum(new int[] {3});
         products.close();
         return sums;
+    }
+
+    /**
+     * Returns the multiplications per sample of {@link #columnSquares}: {@code G T (d / G) K} from
+     * the products with every column, or {@code G (d / G)^2 (K + T)} through the Gram matrices of
+     * the groups' blocks, whichever is less.
+     *
+     * @param groups the number of groups {@code G}
+     * @param tangents the number of tangents per group {@code T}
+     * @param features the number of features {@code d}
+     * @param columns the number of columns {@code K}
+     * @return the multiplications
+     */
+    public static double columnSquaresCost(
+            long groups, long tangents, long features, long columns) {
+        return Math.min(
+                productsCost(tangents, features, columns),
+                gramCost(groups, tangents, features, columns));
+    }
+
+    private static boolean throughGram(long groups, long tangents, long features, long columns) {
+        return gramCost(groups, tangents, features, columns)
+                < productsCost(tangents, features, columns);
+    }
+
+    private static double productsCost(long tangents, long features, long columns) {
+        return (double) tangents * features * columns;
+    }
+
+    private static double gramCost(long groups, long tangents, long features, long columns) {
+        double block = (double) features / groups;
+        return features * block * (columns + tangents);
     }
 
     /** {@code (n, d) -> (n, G, 1, d / G)}, to broadcast over the tangents of each group. */
