@@ -211,8 +211,7 @@ public final class Propagation {
         long count = columns.getColumnCount();
         for (long from = 0; from < count; from += perChunk) {
             long to = Math.min(count, from + perChunk);
-            try (NDManager scope = manager.newSubManager()) {
-                scope.tempAttachAll(kept.toArray(new NDArray[0]));
+            try (NDManager scope = openScope(List.of())) {
                 action.accept(columns.chunk(from, to, scope));
             }
         }
@@ -225,12 +224,14 @@ public final class Propagation {
      * @param next what to do with the set
      */
     public void run(Supplier<ColumnSet> source, Continuation next) {
-        try (NDManager scope = manager.newSubManager()) {
-            scope.tempAttachAll(kept.toArray(new NDArray[0]));
+        NDManager scope = openScope(List.of());
+        try {
             ColumnSet columns = source.get();
             if (columns != null) {
                 next.accept(columns);
             }
+        } finally {
+            scope.close();
         }
     }
 
