@@ -347,21 +347,16 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
 
     /**
      * The matrix of one spatial axis that spreads each output over its window, {@code (outputs,
-     * inputs)} or transposed, in the data type of the given rows: {@code 1 / size} for the
-     * recognized average pooling, ones for non-overlapping windows.
+     * inputs)} or transposed, in the data type of the given rows.
      */
     private NDArray axisSpread(int axis, boolean transposed, NDArray like) {
         int out = Math.toIntExact(outputShape.get(axis + 1));
         int in = Math.toIntExact(inputShape.get(axis + 1));
-        boolean average = averageKernel != null;
-        long size = average ? averageKernel[axis] : window[axis];
-        long step = average ? averageStride[axis] : window[axis];
-        long pad = average ? averagePadding[axis] : 0;
-        double weight = average ? 1.0 / size : 1;
+        double weight = 1.0 / averageKernel[axis];
         double[] values = new double[out * in];
         for (int o = 0; o < out; o++) {
-            long start = o * step - pad;
-            long end = Math.min(start + size, in);
+            long start = o * averageStride[axis] - averagePadding[axis];
+            long end = Math.min(start + averageKernel[axis], in);
             for (long t = Math.max(start, 0); t < end; t++) {
                 int at = transposed ? Math.toIntExact(t * out + o) : Math.toIntExact(o * in + t);
                 values[at] = weight;
@@ -437,9 +432,8 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
      * {@inheritDoc}
      *
      * <p>Non-overlapping windows sum each window of the tangents times the selection (the engine's
-     * own, {@code J^T 1}); the recognized average pooling weights each window by {@code 1 / size}.
-     * Both are one small matrix product per spatial axis, the transposes of {@link
-     * #spreadByAxes}'s.
+     * own, {@code J^T 1}), by the engine's average pooling ({@link #windowSums}); the recognized
+     * average pooling is {@link #poolByMatrices}.
      */
     @Override
     public Tangents push(Tangents tangents, long from, long to) {
