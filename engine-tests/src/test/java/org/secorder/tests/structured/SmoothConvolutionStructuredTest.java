@@ -70,6 +70,57 @@ public class SmoothConvolutionStructuredTest {
     }
 
     /**
+     * Under a budget that one sample's tangents fit (twice over), {@code LeNet} takes the forward
+     * route and the peak stays within the budget; the result agrees with the default budget's.
+     */
+    @Test
+    public void leNetForwardRouteStaysWithinBudget() {
+        checkLeNetUnderBudget(4L << 20, true);
+    }
+
+    /**
+     * Where one sample's tangents would not fit half the memory budget, {@code LeNet} keeps the
+     * backward route; the two routes, each checked against central differences above, agree.
+     */
+    @Test
+    public void leNetTangentsOverHalfTheBudgetKeepTheBackwardRoute() {
+        // the first convolution's 26 tangents per filter over 3 x 28 x 28 values, twice as they
+        // pass a block: about 122,000 float64 values per sample, over half of 1 MiB
+        checkLeNetUnderBudget(1L << 20, false);
+    }
+
+    /**
+     * {@code LeNet} (1x28x28, channels 3 and 4, 60 and 40 units) takes the forward route under the
+     * default budget; under the given one it takes the expected route, and the two agree.
+     */
+    private static void checkLeNetUnderBudget(long budget, boolean forwardRoute) {
+        Shape inputShape = new Shape(2, 1, 28, 28);
+        try (NDManager manager = NDManager.newBaseManager()) {
+            Block leNet =
+                    LeNet.builder().setNumChannels(new int[] {3, 4, 60, 40}).setOutSize(4).build();
+            Block model = Fixtures.initialize(leNet, manager, inputShape, 91);
+            NDArray input = Fixtures.normal(manager, 92, inputShape);
+            NDArray labels = Fixtures.classes(manager, 2, 4);
+            Loss loss = new SoftmaxCrossEntropyLoss();
+            long routes = TangentLayer.forwardRouteCount();
+            NDArray[] byDefault = Fixtures.structured(model, loss, input, labels, false);
+            Assert.assertTrue(
+                    TangentLayer.forwardRouteCount() > routes, "the forward route by default");
+            routes = TangentLayer.forwardRouteCount();
+            MemoryMeter meter = new MemoryMeter(budget);
+            NDArray[] actual = Fixtures.structured(model, loss, input, labels, false, meter);
+            Assert.assertEquals(
+                    TangentLayer.forwardRouteCount() > routes, forwardRoute, "the forward route");
+            if (forwardRoute) {
+                Assert.assertTrue(
+                        meter.getPeakBytes() <= budget,
+                        "peak " + meter.getPeakBytes() + " bytes over the budget " + budget);
+            }
+            Fixtures.assertMatches(actual, new NDList(byDefault), 1e-10);
+        }
+    }
+
+    /**
      * An overlapping max pooling, whose windows are not recognized, cannot push tangents: the
      * network keeps the backward route, exactly.
      */

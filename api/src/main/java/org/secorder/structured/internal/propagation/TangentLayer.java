@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * layers: the parameters below the split take the forward route, those above it the backward one.
  * The backward route also runs for all of them where the collected columns would not fit half the
  * memory budget (or the working set), where a layer cannot push tangents for its actual input, and
- * for the generalized Gauss-Newton matrix (no activation curvature arises).
+ * for the generalized Gauss-Newton matrix (no activation curvature arises); only splits whose
+ * tangents for one sample fit the same half are considered.
  */
 public final class TangentLayer extends Layer {
 
@@ -243,9 +244,17 @@ public final class TangentLayer extends Layer {
         double bestCost = Double.MAX_VALUE;
         double backward = 0;
         double forward = 0;
+        double elements = 0;
+        long limit = propagation.pieceElements();
         for (int split = 0; split <= size; split++) {
             if (split > 0) {
-                forward += forwardCost(rules, split - 1, count, features);
+                double[] estimate = forwardEstimate(rules, split - 1, count, features);
+                forward += estimate[0];
+                elements += estimate[1];
+                if (elements > limit) {
+                    // one sample's tangents would not fit: nor would those of a higher split
+                    break;
+                }
             }
             if (split < size && split > 0 && rules[split - 1].parameterTangentShape() == null) {
                 // the same split as one further down: no parameters in between
@@ -272,14 +281,21 @@ public final class TangentLayer extends Layer {
         return best;
     }
 
-    /** The forward route's multiplications per sample for the parameters of one layer. */
-    private double forwardCost(TangentRule[] rules, int layer, long count, long features) {
+    /**
+     * The forward route's multiplications per sample for the parameters of one layer, and the most
+     * tangent elements one sample holds at once for them (a block's tangents at its input and
+     * output, or their products with the columns).
+     */
+    private double[] forwardEstimate(TangentRule[] rules, int layer, long count, long features) {
         long[] shape = rules[layer].parameterTangentShape();
         if (shape == null) {
-            return 0;
+            return new double[2];
         }
         long groups = shape[0];
         long tangents = shape[1];
+        // a tangent holds one group's block, d / G values: T d per sample for every layout
+        double held = (double) tangents * rules[layer].outputFeatures();
+        double peak = held;
         double cost = 0;
         for (int i = layer + 1; i < rules.length; i++) {
             cost += rules[i].pushCost(groups, tangents);
@@ -287,11 +303,16 @@ public final class TangentLayer extends Layer {
                 tangents *= groups;
                 groups = 1;
             }
+            double pushed = (double) tangents * rules[i].outputFeatures();
+            peak = Math.max(peak, held + pushed);
+            held = pushed;
         }
+        peak = Math.max(peak, held + 2.0 * groups * tangents * count);
         // the quadratic forms with the columns, and their squares summed
-        return cost
-                + Tangents.columnSquaresCost(groups, tangents, features, count)
-                + TangentRule.ELEMENT_COST * groups * tangents * count;
+        cost +=
+                Tangents.columnSquaresCost(groups, tangents, features, count)
+                        + TangentRule.ELEMENT_COST * groups * tangents * count;
+        return new double[] {cost, peak};
     }
 
     /**

@@ -55,6 +55,14 @@ public interface TangentRule {
     boolean keepsGroups();
 
     /**
+     * Returns the number of values per sample of the block's output, for the memory the tangents
+     * take.
+     *
+     * @return the per-sample output size
+     */
+    long outputFeatures();
+
+    /**
      * Returns the multiplications per sample that one column takes through this layer in the
      * backward (column) mode: its parameter products and, if needed, its transposed Jacobian.
      *

@@ -126,6 +126,12 @@ public final class ActivationLayer extends LeafLayer implements TangentRule {
 
     /** {@inheritDoc} */
     @Override
+    public long outputFeatures() {
+        return featureShape.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public boolean keepsGroups() {
         return true;
     }

@@ -792,6 +792,12 @@ public final class ConvolutionLayer extends LeafLayer implements RowMap, LocalMa
 
     /** {@inheritDoc} */
     @Override
+    public long outputFeatures() {
+        return outputShape.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public boolean keepsGroups() {
         return false;
     }

@@ -553,6 +553,12 @@ public final class PoolingLayer extends LeafLayer implements SampleMap, LocalMap
 
     /** {@inheritDoc} */
     @Override
+    public long outputFeatures() {
+        return outputShape.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public boolean keepsGroups() {
         return true;
     }

@@ -93,6 +93,12 @@ public final class ReshapeLayer extends LeafLayer implements TangentRule {
 
     /** {@inheritDoc} */
     @Override
+    public long outputFeatures() {
+        return outputShape.size();
+    }
+
+    /** {@inheritDoc} */
+    @Override
     public boolean keepsGroups() {
         return true;
     }
