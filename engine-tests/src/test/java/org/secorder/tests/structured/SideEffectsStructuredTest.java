@@ -1,5 +1,6 @@
 package org.secorder.tests.structured;
 
+import ai.djl.basicmodelzoo.cv.classification.LeNet;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -20,6 +21,7 @@ import ai.djl.util.Pair;
 import java.util.ArrayList;
 import java.util.List;
 import org.secorder.core.HessianDiagonal;
+import org.secorder.structured.internal.propagation.TangentLayer;
 import org.testng.Assert;
 import org.testng.annotations.Test;
 
@@ -32,11 +34,23 @@ public class SideEffectsStructuredTest {
     /** Parameter values, gradients, names and gradient flags are bit for bit as before. */
     @Test
     public void parametersGradientsAndNamesAreUntouched() {
+        checkUntouched(pooled(), new Shape(3, 2, 5, 5), 111);
+    }
+
+    /** The same on the forward route of {@code LeNet}'s convolutions. */
+    @Test
+    public void forwardRouteLeavesParametersGradientsAndNamesUntouched() {
+        long routes = TangentLayer.forwardRouteCount();
+        checkUntouched(leNet(), new Shape(3, 1, 12, 12), 117);
+        Assert.assertTrue(TangentLayer.forwardRouteCount() > routes, "the forward route");
+    }
+
+    private static void checkUntouched(Block block, Shape shape, long seed) {
         try (NDManager manager = NDManager.newBaseManager()) {
-            Shape shape = new Shape(3, 2, 5, 5);
-            Block model = Fixtures.initialize(pooled(), manager, shape, 111);
-            NDArray input = Fixtures.normal(manager, 112, shape);
-            NDArray labels = Fixtures.classes(manager, 3, 3);
+            Block model = Fixtures.initialize(block, manager, shape, seed);
+            NDArray input = Fixtures.normal(manager, seed + 1, shape);
+            int batch = Math.toIntExact(shape.get(0));
+            NDArray labels = Fixtures.classes(manager, batch, 3);
             Loss loss = new SoftmaxCrossEntropyLoss();
             try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
                 NDList output =
@@ -87,11 +101,23 @@ public class SideEffectsStructuredTest {
     /** The only arrays left in the caller's manager are the results. */
     @Test
     public void onlyResultsAreLeftInTheManager() {
+        checkOnlyResults(pooled(), new Shape(3, 2, 5, 5), 115);
+    }
+
+    /** The same on the forward route, whose collected columns and tangents are all freed. */
+    @Test
+    public void forwardRouteLeavesOnlyResultsInTheManager() {
+        long routes = TangentLayer.forwardRouteCount();
+        checkOnlyResults(leNet(), new Shape(3, 1, 12, 12), 119);
+        Assert.assertTrue(TangentLayer.forwardRouteCount() > routes, "the forward route");
+    }
+
+    private static void checkOnlyResults(Block block, Shape shape, long seed) {
         try (NDManager manager = NDManager.newBaseManager()) {
-            Shape shape = new Shape(3, 2, 5, 5);
-            Block model = Fixtures.initialize(pooled(), manager, shape, 115);
-            NDArray input = Fixtures.normal(manager, 116, shape);
-            NDArray labels = Fixtures.classes(manager, 3, 3);
+            Block model = Fixtures.initialize(block, manager, shape, seed);
+            NDArray input = Fixtures.normal(manager, seed + 1, shape);
+            int batch = Math.toIntExact(shape.get(0));
+            NDArray labels = Fixtures.classes(manager, batch, 3);
             int arrays = manager.getManagedArrays().size();
             NDArray[] results =
                     Fixtures.structured(model, new SoftmaxCrossEntropyLoss(), input, labels, false);
@@ -171,6 +197,11 @@ public class SideEffectsStructuredTest {
             Assert.assertEquals(actual[0].getDataType(), DataType.FLOAT32);
             Fixtures.assertMatches(actual, expected, 1e-4);
         }
+    }
+
+    /** A small {@code LeNet} whose convolutions take the forward route. */
+    private static Block leNet() {
+        return LeNet.builder().setNumChannels(new int[] {3, 4, 8, 6}).setOutSize(3).build();
     }
 
     private static Block pooled() {

@@ -2,6 +2,7 @@ package org.secorder.tests.structured;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
 import java.util.Random;
 import org.secorder.structured.internal.propagation.Tangents;
 import org.testng.Assert;
@@ -20,6 +21,35 @@ public class TangentsTest {
     @Test
     public void columnSquaresFromGramMatricesMatchLoops() {
         checkColumnSquares(2, 4, 9, 8, 10);
+    }
+
+    /** One group of all tangents holds every tangent's block at its place, zeros elsewhere. */
+    @Test
+    public void ungroupedWritesOutEveryBlock() {
+        try (NDManager manager = NDManager.newBaseManager()) {
+            int samples = 2;
+            int groups = 3;
+            int count = 2;
+            int features = 12;
+            double[] values = random(samples * groups * count * (features / groups), 7);
+            Tangents tangents =
+                    new Tangents(
+                            manager.create(
+                                    values, new Shape(samples, groups, count, features / groups)),
+                            new Shape(features));
+            Tangents ungrouped = tangents.ungrouped();
+            Assert.assertEquals(ungrouped.getGroups(), 1);
+            Assert.assertEquals(ungrouped.getCount(), groups * count);
+            double[] actual = ungrouped.getValues().toDoubleArray();
+            double[][][] full = writeOut(values, samples, groups, count, features);
+            for (int n = 0; n < samples; n++) {
+                for (int k = 0; k < groups * count; k++) {
+                    int at = (n * groups * count + k) * features;
+                    Assert.assertEquals(
+                            Arrays.copyOfRange(actual, at, at + features), full[n][k], 0.0, "" + k);
+                }
+            }
+        }
     }
 
     /** The forms with a diagonal weigh every entry's square. */
